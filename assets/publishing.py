@@ -1,0 +1,56 @@
+"""What every asset does around its work: find or publish a version, then report it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pipelines.storage import Manifest, Staging
+
+
+def upstream_versions(**inputs: Manifest | dict[str, Manifest]) -> dict[str, str]:
+    """``{"asset/partition": version}`` for the manifests an asset was built from."""
+    versions: dict[str, str] = {}
+    for value in inputs.values():
+        manifests = value.values() if isinstance(value, dict) else [value]
+        for manifest in manifests:
+            versions[f"{manifest.asset}/{manifest.partition}"] = manifest.version
+    return dict(sorted(versions.items()))
+
+
+def report(
+    context: dg.AssetExecutionContext,
+    staging: Staging,
+    metadata: dict[str, Any] | None = None,
+) -> dg.Output[Manifest]:
+    """The asset's output: the manifest, its version as DataVersion, and readable metadata."""
+    manifest = staging.result
+    reused = staging.existing is not None
+    if reused:
+        context.log.info(
+            f"inputs and config unchanged: reusing version {manifest.version} at {manifest.path}"
+        )
+    standard = {
+        "version": manifest.version,
+        "reused_existing_version": reused,
+        "upstream_versions": dg.MetadataValue.json(manifest.upstream),
+        "files": len(manifest.files),
+        "bytes": sum(f["size"] for f in manifest.files.values()),
+    }
+    counts = {k: v for k, v in manifest.counts.items() if isinstance(v, int | float | str)}
+    return dg.Output(
+        manifest,
+        data_version=dg.DataVersion(manifest.version),
+        metadata={**standard, **counts, **(metadata or {})},
+    )
+
+
+def document_files(manifest: Manifest, table: str = "documents") -> list[Path]:
+    """The Parquet files of one table ("documents" or "excluded") of a published version."""
+    return [
+        manifest.local_path(name)
+        for name in sorted(manifest.files)
+        if name.startswith(table) and name.endswith(".parquet")
+    ]

@@ -1,0 +1,38 @@
+"""The document table: one Parquet schema shared by every source and stage.
+
+Plain Arrow types only, so pandas, DuckDB, polars and Hugging Face datasets read the files
+without lmforge. ``metadata`` is a JSON string for source-specific fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("url", pa.string()),
+        pa.field("license", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("language_score", pa.float32()),
+        pa.field("crawl", pa.string()),
+        pa.field("fetched_at", pa.string()),
+        pa.field("quality_signals", pa.string()),
+        pa.field("metadata", pa.string()),
+    ]
+)
+
+EXCLUDED_SCHEMA = DOCUMENT_SCHEMA.append(pa.field("filter", pa.string())).append(
+    pa.field("reason", pa.string())
+)
+
+SOURCES = ("web", "code", "books", "papers")
+
+
+def document_id(source: str, locator: str) -> str:
+    """Stable id from the source and its locator (URL, repo path, book id...)."""
+    return hashlib.sha256(f"{source}\x00{locator}".encode()).hexdigest()[:24]

@@ -1,0 +1,127 @@
+"""web_documents: WARC responses turned into the common document table."""
+
+import json
+
+import dagster as dg
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from assets.publishing import document_files, report, upstream_versions
+from assets.schema import DOCUMENT_SCHEMA
+from assets.web_extraction import WebExtractionSettings, extract_web_documents
+from pipelines.partitions import cc_crawl
+from pipelines.resources import DataRoot, DatatroveExecutor
+from pipelines.storage import Manifest
+
+CODE_VERSION = "1"
+
+
+class WebDocumentsConfig(dg.Config):
+    """Which documents to keep (FineWeb-style defaults)."""
+
+    languages: list[str] | None = Field(
+        default=["en"], description="fastText lid.176 labels to keep; null keeps all."
+    )
+    language_threshold: float = Field(default=0.65, description="Minimum language score.")
+
+
+@dg.asset(
+    group_name="documents",
+    partitions_def=cc_crawl,
+    kinds={"python", "parquet", "datatrove"},
+    code_version=CODE_VERSION,
+    owners=["team:data"],
+    description=(
+        "Web documents of one crawl: WARC responses pre-filtered, extracted with trafilatura, "
+        "language-identified with fastText lid.176 and quality-filtered (Gopher). Rejected "
+        "records go to excluded/ with the step and reason."
+    ),
+)
+def web_documents(
+    context: dg.AssetExecutionContext,
+    config: WebDocumentsConfig,
+    commoncrawl_warcs: Manifest,
+    data_root: DataRoot,
+    executor: DatatroveExecutor,
+) -> dg.Output[Manifest]:
+    crawl = context.partition_key
+    store = data_root.store()
+    settings = WebExtractionSettings(
+        languages=config.languages, language_threshold=config.language_threshold
+    )
+    upstream = upstream_versions(commoncrawl_warcs=commoncrawl_warcs)
+    with store.publish(
+        "web_documents", crawl, CODE_VERSION, config.model_dump(), upstream
+    ) as staging:
+        if staging.existing is None:
+            warc_files = [
+                commoncrawl_warcs.local_path(name) for name in sorted(commoncrawl_warcs.files)
+            ]
+            stats = extract_web_documents(
+                warc_files,
+                staging.dir,
+                crawl=crawl,
+                fetched_at=commoncrawl_warcs.created_at,
+                settings=settings,
+                executor=executor.settings(),
+            )
+            for warning in stats.read_warnings:
+                context.log.warning(warning)
+            staging.counts.update(stats.to_counts())
+    return report(context, staging, describe_documents(staging.result))
+
+
+def describe_documents(manifest: Manifest) -> dict:
+    """Readable metadata from the manifest, the same for a new and a reused version."""
+    counts = manifest.counts
+    kept = counts.get("documents_kept", 0)
+    read = counts.get("records_read", 0)
+    return {
+        "dagster/row_count": kept,
+        "dagster/column_schema": _table_schema(),
+        "kept_fraction": round(kept / read, 4) if read else 0.0,
+        "dropped_by_filter": dg.MetadataValue.json(counts.get("dropped_by_filter", {})),
+        "dropped_by_reason": dg.MetadataValue.json(counts.get("dropped_by_reason", {})),
+        "languages": dg.MetadataValue.json(counts.get("languages", {})),
+        "read_warnings": dg.MetadataValue.json(counts.get("read_warnings", [])),
+        "preview": dg.MetadataValue.md(_preview(manifest)),
+    }
+
+
+def _table_schema() -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in DOCUMENT_SCHEMA])
+
+
+def _preview(manifest: Manifest, rows: int = 5) -> str:
+    lines = ["| table | url | language | text |", "|---|---|---|---|"]
+    for table in ("documents", "excluded"):
+        shown = 0
+        for path in document_files(manifest, table):
+            for row in pq.read_table(path).slice(0, rows - shown).to_pylist():
+                text = " ".join(row["text"][:120].split()).replace("|", "/")
+                reason = f" ({row.get('reason')})" if table == "excluded" else ""
+                lines.append(f"| {table}{reason} | {row['url']} | {row['language']} | {text} |")
+                shown += 1
+            if shown >= rows:
+                break
+    return "\n".join(lines)
+
+
+@dg.asset_check(asset=web_documents, blocking=True, description="Every table has our schema.")
+def web_documents_schema(web_documents: Manifest) -> dg.AssetCheckResult:
+    wrong = [
+        str(path)
+        for path in document_files(web_documents)
+        if not pq.read_schema(path).equals(DOCUMENT_SCHEMA, check_metadata=False)
+    ]
+    return dg.AssetCheckResult(passed=not wrong, metadata={"wrong_schema": json.dumps(wrong)})
+
+
+@dg.asset_check(asset=web_documents, description="The crawl yielded at least one document.")
+def web_documents_not_empty(web_documents: Manifest) -> dg.AssetCheckResult:
+    kept = web_documents.counts.get("documents_kept", 0)
+    return dg.AssetCheckResult(
+        passed=kept > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"documents_kept": kept},
+    )

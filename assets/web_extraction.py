@@ -1,0 +1,770 @@
+"""From WARC files to the document table: the datatrove pipeline behind ``web_documents``.
+
+Steps, in order (one class per transformation)::
+
+    WarcResponseReader     response records -> documents holding the raw payload (survives damage)
+    WarcIntegrityFilter    drop records the reader found cut short or mis-framed
+    HttpStatusFilter       keep HTTP 200 only
+    ContentTypeFilter      keep HTML / XHTML
+    RecordSizeFilter       drop payloads over the size cap
+    UrlBlocklistFilter     drop blocked domains and URLs
+    HtmlDecodeFilter       payload bytes -> HTML text (declared charset, UTF-8, then detection)
+    TrafilaturaExtractor   HTML -> main text (datatrove's Trafilatura, favour_precision, timeout)
+    ExtractedTextFilter    drop failed or too-short extractions
+    LocalLanguageFilter    fastText lid.176 language ID (datatrove's LanguageFilter)
+    GopherQualityGate      datatrove's GopherQualityFilter with its default thresholds
+    DocumentTableWriter    kept documents  -> documents/<rank>.parquet
+    ExcludedTableWriter    dropped records -> excluded/<rank>.parquet (filter and reason)
+
+Every filter hands what it drops to the one ``ExcludedTableWriter`` through datatrove's
+``exclusion_writer`` hook, so every record that does not become a document has a row saying which
+step dropped it and why. Records dropped before extraction have empty ``text``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, ClassVar
+from urllib.parse import urlsplit
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline, Media, MediaType
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.extractors import Trafilatura
+from datatrove.pipeline.extractors.base import ExtractorSandbox
+from datatrove.pipeline.filters import GopherQualityFilter
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.writers import ParquetWriter
+from datatrove.utils.logging import logger
+from datatrove.utils.text import PUNCTUATION_SET, split_into_words
+from datatrove.utils.typeshelper import StatHints
+
+from assets.language_id import LocalLanguageFilter
+from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA, document_id
+from pipelines.executors import ExecutorSettings, build_executor, run_to_completion
+
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class WebExtractionSettings:
+    """What the web pipeline keeps. Defaults follow FineWeb where it has a choice."""
+
+    # Languages to keep (lid.176 codes); None keeps every language above the threshold.
+    languages: list[str] | None = field(default_factory=lambda: ["en"])
+    language_threshold: float = 0.65
+    content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
+    http_statuses: tuple[int, ...] = (200,)
+    max_record_bytes: int = 5 * MiB
+    min_text_chars: int = 200
+    # Trafilatura: precision over recall as FineWeb does; seconds allowed per document.
+    favour_precision: bool = True
+    extraction_timeout: float = 1.0
+    gopher_quality: bool = True
+    # Gopher's rules (stop words, word lengths) are English ones; other languages skip them.
+    gopher_languages: tuple[str, ...] = ("en",)
+    # Hostnames (their subdomains too) or URL prefixes (with a scheme) to drop.
+    url_blocklist: tuple[str, ...] = ()
+
+
+def web_document_id(url: str, warc_date: str) -> str:
+    """Stable id of a fetched page: the same URL fetched at another time is another document."""
+    return document_id("web", f"{url} {warc_date}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class ReadWarning:
+    """A WARC file that could not be read to its end."""
+
+    file: str
+    offset: int  # offset in the decompressed WARC stream where reading stopped
+    records_before: int  # WARC records read from the file before the damage
+    message: str
+
+
+def _open_warc_stream(raw: IO[bytes]) -> IO[bytes]:
+    # gzip is recognised by its magic bytes, not the file name; GzipFile reads multi-member
+    # (record-per-member) files and single-stream files alike.
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    raw.seek(0)
+    return raw
+
+
+class WarcResponseReader(PipelineStep):
+    """Stream the response records of WARC files, one task per share of the files.
+
+    Written instead of datatrove's ``WarcReader`` because that reader (1) lets any warcio or
+    gzip error escape, which kills the task and loses the partition's other files, (2) silently
+    skips non-HTML and undecodable records, so they could not be accounted for, and (3) drops
+    the HTTP status. warcio's own gzip handling is bypassed too: it refuses gzip files that are
+    not one member per record, although their records are readable.
+
+    A damaged file (corrupt or truncated gzip, invalid record) yields the records before the
+    damage, logs a warning naming the file and the offset, and reading goes on with the next file.
+    Each document carries the payload as ``media[0].media_bytes`` (at most ``max_payload_bytes``
+    of it; ``payload_bytes`` in the metadata says how much there was) and empty ``text``.
+    """
+
+    name = "warc_reader"
+    type = "📖 - READER"
+    _requires_dependencies: ClassVar = ["warcio", ("magic", "python-magic")]
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        max_payload_bytes: int,
+        warnings_folder: DataFolderLike | None = None,
+    ) -> None:
+        super().__init__()
+        self.paths = list(paths)
+        self.max_payload_bytes = max_payload_bytes
+        self.warnings_folder = get_datafolder(warnings_folder) if warnings_folder else None
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
+        if data:
+            yield from data
+        warnings: list[ReadWarning] = []
+        for path in self.paths[rank::world_size]:
+            yield from self._read_file(path, warnings)
+        if self.warnings_folder is not None:
+            with self.warnings_folder.open(f"{rank:05d}.json", "w") as f:
+                json.dump([dataclasses.asdict(w) for w in warnings], f)
+
+    def _read_file(self, path: str, warnings: list[ReadWarning]) -> Iterator[Document]:
+        from warcio.archiveiterator import ArchiveIterator
+
+        filename = PurePosixPath(path).name
+        records = 0
+        with fsspec.open(path, "rb") as raw, _open_warc_stream(raw) as stream:
+            archive = ArchiveIterator(stream)
+            records_iter = iter(archive)
+            while True:
+                # Untrusted input: any error while parsing means the rest of the file cannot be
+                # trusted, whatever warcio, gzip or zlib call it, so all are handled alike.
+                try:
+                    record = next(records_iter, None)
+                    if record is None:
+                        break
+                    document = None
+                    if record.rec_type == "response":
+                        document = self._to_document(record, filename)
+                    errors_before = archive.err_count
+                    # Reading to the record's end now attributes a framing error (length that
+                    # does not match the stream) to this record, not the next one.
+                    archive.read_to_end()
+                    missing = getattr(record.raw_stream, "limit", 0)
+                except Exception as exc:
+                    message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                    self._warn(warnings, path, int(archive.offset), records, message)
+                    break
+                records += 1
+                self.stat_update("warc_records")
+                if missing > 0:
+                    offset = archive.get_record_offset()
+                    message = f"file ends {missing} bytes short of the record at offset {offset}"
+                    self._warn(warnings, path, offset, records - 1, message)
+                if document is None:
+                    continue
+                if missing > 0:
+                    document.metadata["warc_damage"] = "truncated_record"
+                elif archive.err_count > errors_before:
+                    document.metadata["warc_damage"] = "length_mismatch"
+                self.stat_update(StatHints.forwarded)
+                yield document
+
+    def _warn(
+        self, warnings: list[ReadWarning], path: str, offset: int, records: int, message: str
+    ) -> None:
+        warnings.append(
+            ReadWarning(file=path, offset=offset, records_before=records, message=message)
+        )
+        self.stat_update("damaged_files")
+        logger.warning(
+            f"damaged WARC {path}: reading stopped at decompressed offset {offset} after "
+            f"{records} records ({message}); the records before it are kept"
+        )
+
+    def _to_document(self, record: Any, filename: str) -> Document:
+        headers = record.rec_headers
+        http = record.http_headers
+        record_id = headers.get_header("WARC-Record-ID")
+        url = headers.get_header("WARC-Target-URI") or ""
+        date = headers.get_header("WARC-Date") or ""
+        status_line = http.get_statuscode() if http is not None else None
+        declared = _parse_content_type(
+            headers.get_header("WARC-Identified-Payload-Type")
+            or (http.get_header("Content-Type") if http is not None else None)
+        )
+        http_charset = _parse_charset(http.get_header("Content-Type") if http is not None else None)
+        payload, payload_bytes = _read_capped(record.content_stream(), self.max_payload_bytes)
+        content_type = declared or (_sniff_mime(payload) if payload else "")
+        return Document(
+            text="",
+            id=web_document_id(url, date),
+            media=[
+                Media(id=record_id, type=MediaType.DOCUMENT, url=url, media_bytes=payload),
+            ],
+            metadata={
+                "url": url,
+                "warc_record_id": record_id,
+                "warc_date": date,
+                "warc_filename": filename,
+                "http_status": int(status_line) if status_line and status_line.isdigit() else None,
+                "content_type": content_type,
+                "charset": http_charset,
+                "payload_bytes": payload_bytes,
+            },
+        )
+
+
+def _read_capped(stream: IO[bytes], cap: int) -> tuple[bytes, int]:
+    """Up to ``cap`` bytes of ``stream``, and how many bytes it had (counted up to ``cap + 1``)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = stream.read(min(65536, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:cap], size
+
+
+def _parse_content_type(value: str | None) -> str:
+    return value.split(";", 1)[0].strip().lower() if value else ""
+
+
+def _parse_charset(value: str | None) -> str | None:
+    for param in (value or "").split(";")[1:]:
+        key, _, charset = param.partition("=")
+        if key.strip().lower() == "charset" and charset.strip():
+            return charset.strip().strip("\"'").lower()
+    return None
+
+
+def _sniff_mime(payload: bytes) -> str:
+    # Older crawls have records without a Content-Type; datatrove's WarcReader sniffs them too.
+    import magic
+
+    return magic.from_buffer(payload[:4096], mime=True)
+
+
+# --------------------------------------------------------------------------- pre-filters
+
+
+class WarcIntegrityFilter(BaseFilter):
+    """Drop records whose payload the reader found cut short or mis-framed."""
+
+    name = "warc_integrity"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        damage = doc.metadata.get("warc_damage")
+        return (False, damage) if damage else True
+
+
+class HttpStatusFilter(BaseFilter):
+    """Keep responses with an allowed HTTP status (200 only by default)."""
+
+    name = "http_status"
+
+    def __init__(self, statuses: Sequence[int] = (200,), exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer)
+        self.statuses = frozenset(statuses)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        status = doc.metadata.get("http_status")
+        if status is None:
+            return False, "no_http_status"
+        return True if status in self.statuses else (False, f"http_{status}")
+
+
+class ContentTypeFilter(BaseFilter):
+    """Keep responses whose MIME type is allowed (CC's identified type, else the HTTP header)."""
+
+    name = "content_type"
+
+    def __init__(self, content_types: Sequence[str], exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer)
+        self.content_types = frozenset(t.lower() for t in content_types)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("content_type") in self.content_types:
+            return True
+        return False, "content_type_not_allowed"
+
+
+class RecordSizeFilter(BaseFilter):
+    """Drop payloads larger than ``max_bytes`` (the reader keeps at most that much of them)."""
+
+    name = "record_size"
+
+    def __init__(self, max_bytes: int, exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer)
+        self.max_bytes = max_bytes
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("payload_bytes", 0) > self.max_bytes:
+            return False, "payload_too_large"
+        return True
+
+
+class UrlBlocklistFilter(BaseFilter):
+    """Drop URLs on an explicit block list: hostnames (with their subdomains) or URL prefixes.
+
+    datatrove's ``URLFilter`` is a different policy (FineWeb's bundled adult-content lists and
+    banned words) and needs tldextract, which fetches the public suffix list over the network;
+    this one applies only the operator's list, which is empty by default.
+    """
+
+    name = "url_blocklist"
+
+    def __init__(self, blocklist: Sequence[str] = (), exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer)
+        entries = [entry.strip().lower() for entry in blocklist if entry.strip()]
+        self.url_prefixes = tuple(entry for entry in entries if "://" in entry)
+        self.hosts = frozenset(entry.strip(".") for entry in entries if "://" not in entry)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        url = doc.metadata.get("url", "").lower()
+        if self.url_prefixes and url.startswith(self.url_prefixes):
+            return False, "blocked_url"
+        host = (urlsplit(url).hostname or "").rstrip(".")
+        parts = host.split(".")
+        if any(".".join(parts[i:]) in self.hosts for i in range(len(parts))):
+            return False, "blocked_domain"
+        return True
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+class HtmlDecodeFilter(BaseFilter):
+    """Turn the payload bytes into HTML text: UTF-8, then the declared charset, then detection.
+
+    The order is datatrove's WarcReader's (bytes that are not UTF-8 rarely decode as UTF-8, while
+    servers often declare a wrong charset), with the declared charset tried before detection and
+    a payload that cannot be decoded dropped with a reason instead of silently.
+    """
+
+    name = "html_decode"
+    _requires_dependencies: ClassVar = [("cchardet", "faust-cchardet")]
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        payload = doc.media[0].media_bytes if doc.media else None
+        doc.media = []
+        if not payload:
+            return False, "empty_payload"
+        html = _decode(payload, doc.metadata.get("charset"))
+        if html is None:
+            return False, "undecodable"
+        doc.text = html
+        return True
+
+
+def _decode(payload: bytes, declared: str | None) -> str | None:
+    import cchardet
+
+    tried = set()
+    for encoding in ("utf-8", declared, None):
+        if encoding is None:
+            encoding = cchardet.detect(payload).get("encoding")
+        if not encoding or encoding.lower() in tried:
+            continue
+        tried.add(encoding.lower())
+        try:
+            return payload.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+class TrafilaturaExtractor(Trafilatura):
+    """datatrove's Trafilatura step (same options and sandboxed timeout) that never drops.
+
+    datatrove's extractors silently drop a document on timeout, error or empty output; here the
+    document goes on with empty text and ``extraction_error`` set, and ``ExtractedTextFilter``
+    drops it with that reason so it is recorded in the exclusion table.
+    """
+
+    name = "trafilatura"
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        # Imported here so that the sandbox's forked child inherits it instead of importing it
+        # within the first document's timeout.
+        import trafilatura  # noqa: F401
+
+        with ExtractorSandbox(timeout=self.timeout, warmup_text="") as sandbox:
+            for doc in data:
+                self.stat_update(StatHints.total)
+                with self.track_time():
+                    error = self._extract_into(doc, sandbox)
+                if error:
+                    self.stat_update(f"error_{error}")
+                    doc.metadata["extraction_error"] = error
+                    doc.text = ""
+                else:
+                    self.stat_update("extracted")
+                    self.update_doc_stats(doc)
+                yield doc
+
+    def _extract_into(self, doc: Document, sandbox: ExtractorSandbox) -> str | None:
+        try:
+            text = sandbox.process_document(doc.text, self.extract)
+        except TimeoutError:
+            return "timeout"
+        except EOFError:
+            return "worker_died"
+        except Exception as exc:
+            logger.debug(f"trafilatura failed on {doc.metadata.get('url')}: {exc}")
+            return "error"
+        if not text:
+            return "empty"
+        doc.text = text
+        return None
+
+
+class ExtractedTextFilter(BaseFilter):
+    """Drop documents whose extraction failed or left fewer than ``min_chars`` characters."""
+
+    name = "extracted_text"
+
+    def __init__(self, min_chars: int, exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer)
+        self.min_chars = min_chars
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if error := doc.metadata.get("extraction_error"):
+            return False, f"extraction_{error}"
+        if len(doc.text.strip()) < self.min_chars:
+            return False, "text_too_short"
+        return True
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def gopher_signals(text: str, words: list[str], stop_words: frozenset[str]) -> dict[str, float]:
+    """The quantities Gopher's rules compare with their thresholds (same definitions)."""
+    non_symbol = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
+    n_words = max(len(words), 1)
+    lines = text.splitlines() or [""]
+    return {
+        "gopher_words": len(non_symbol),
+        "gopher_mean_word_length": (
+            round(sum(map(len, non_symbol)) / len(non_symbol), 4) if non_symbol else 0.0
+        ),
+        "gopher_hash_word_ratio": round(text.count("#") / n_words, 4),
+        "gopher_ellipsis_word_ratio": round((text.count("...") + text.count("…")) / n_words, 4),
+        "gopher_bullet_lines_ratio": round(
+            sum(line.lstrip().startswith(("•", "-")) for line in lines) / len(lines), 4
+        ),
+        "gopher_end_ellipsis_lines_ratio": round(
+            sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines), 4
+        ),
+        "gopher_alpha_words_ratio": round(
+            sum(any(c.isalpha() for c in w) for w in words) / n_words, 4
+        ),
+        "gopher_stop_words": len(stop_words.intersection(words)),
+    }
+
+
+class GopherQualityGate(GopherQualityFilter):
+    """datatrove's Gopher quality filter (default thresholds) for the languages its rules fit.
+
+    Documents in other languages pass untouched. The computed quantities are stored in
+    ``quality_signals``; the keep/drop decision and its reason are datatrove's own. The text is
+    tokenised twice (signals, then datatrove's check), which costs little next to extraction.
+    """
+
+    name = "gopher_quality"
+    # datatrove tokenises English with spaCy (a blank pipeline, no model download); checked when
+    # the step is built rather than when the first document reaches it inside a worker.
+    _requires_dependencies: ClassVar = ["spacy"]
+
+    def __init__(self, languages: Sequence[str] = ("en",), exclusion_writer: Any = None) -> None:
+        super().__init__(exclusion_writer=exclusion_writer)
+        self.languages = frozenset(languages)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("language") not in self.languages:
+            self.stat_update("skipped_language")
+            return True
+        words = split_into_words(doc.text, self.language)
+        doc.metadata["quality_signals"] = gopher_signals(
+            doc.text, words, frozenset(self.stop_words)
+        )
+        return super().filter(doc)
+
+
+# --------------------------------------------------------------------------- writers
+
+_METADATA_KEYS = ("warc_record_id", "warc_date", "content_type", "warc_filename", "http_status")
+
+
+class DocumentTableWriter(ParquetWriter):
+    """Write documents as rows of ``DOCUMENT_SCHEMA`` to ``<folder>/<rank:05d>.parquet``.
+
+    datatrove's ParquetWriter does the batching; this adds the mapping to our schema and a
+    schema-valid empty file for a rank that kept nothing, so every rank's file exists.
+    """
+
+    name = "document_table"
+    schema_for_rows: pa.Schema = DOCUMENT_SCHEMA
+
+    def __init__(self, output_folder: DataFolderLike, *, crawl: str, fetched_at: str) -> None:
+        super().__init__(
+            output_folder,
+            output_filename="${rank}.parquet",
+            schema=self.schema_for_rows,
+            max_file_size=-1,
+        )
+        self.crawl = crawl
+        self.fetched_at = fetched_at
+
+    def _default_adapter(self, document: Document) -> dict:
+        meta = document.metadata
+        score = meta.get("language_score")
+        return {
+            "id": document.id,
+            "text": document.text,
+            "source": "web",
+            "url": meta.get("url"),
+            "license": None,
+            "language": meta.get("language"),
+            "language_score": None if score is None else float(score),
+            "crawl": self.crawl,
+            "fetched_at": self.fetched_at,
+            "quality_signals": json.dumps(meta.get("quality_signals", {}), sort_keys=True),
+            "metadata": json.dumps({key: meta.get(key) for key in _METADATA_KEYS}),
+        }
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        yield from super().run(data, rank, world_size)
+        self._write_empty_file_if_missing(rank)
+
+    def _write_empty_file_if_missing(self, rank: int) -> None:
+        filename = self.output_filename.substitute(rank=f"{rank:05d}")
+        if not self.output_folder.exists(filename):
+            with self.output_folder.open(filename, "wb") as f:
+                pq.write_table(self.schema_for_rows.empty_table(), f)
+
+
+class _ExclusionTap:
+    """What a filter gets as its ``exclusion_writer``: it tags each dropped document with the
+    filter's name and hands it to the shared ``ExcludedTableWriter``. Entering and leaving it
+    (BaseFilter does both) leaves the shared writer open: its own pipeline step closes it."""
+
+    def __init__(self, sink: ExcludedTableWriter, filter_name: str) -> None:
+        self.sink = sink
+        self.filter_name = filter_name
+
+    def __enter__(self) -> _ExclusionTap:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def write(self, document: Document, rank: int = 0, **kwargs: Any) -> None:
+        document.metadata["filter"] = self.filter_name
+        self.sink.write(document, rank, **kwargs)
+
+
+class ExcludedTableWriter(DocumentTableWriter):
+    """Write dropped documents as rows of ``EXCLUDED_SCHEMA`` (with ``filter`` and ``reason``).
+
+    Filters write to it through ``exclusion_tap``. It must be the pipeline's last step: its
+    ``run`` passes documents through untouched and, being the outermost generator, ends after
+    every filter has finished, which is when it closes the file (empty if nothing was dropped).
+    """
+
+    name = "excluded_table"
+    schema_for_rows = EXCLUDED_SCHEMA
+
+    def exclusion_tap(self, filter_name: str) -> _ExclusionTap:
+        return _ExclusionTap(self, filter_name)
+
+    def _default_adapter(self, document: Document) -> dict:
+        row = super()._default_adapter(document)
+        row["filter"] = document.metadata.get("filter")
+        row["reason"] = document.metadata.get("filter_reason")
+        return row
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self:
+            yield from data
+        self._write_empty_file_if_missing(rank)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def build_web_pipeline(
+    warc_paths: Sequence[str],
+    out_dir: Path,
+    *,
+    crawl: str,
+    fetched_at: str,
+    settings: WebExtractionSettings,
+) -> list[PipelineStep]:
+    """The steps of the web pipeline, in order; rank r reads ``warc_paths[r::world_size]``."""
+    excluded = ExcludedTableWriter(str(out_dir / "excluded"), crawl=crawl, fetched_at=fetched_at)
+    filters: list[PipelineStep] = [
+        WarcIntegrityFilter(),
+        HttpStatusFilter(settings.http_statuses),
+        ContentTypeFilter(settings.content_types),
+        RecordSizeFilter(settings.max_record_bytes),
+        UrlBlocklistFilter(settings.url_blocklist),
+        HtmlDecodeFilter(),
+        TrafilaturaExtractor(
+            favour_precision=settings.favour_precision, timeout=settings.extraction_timeout
+        ),
+        ExtractedTextFilter(settings.min_text_chars),
+        LocalLanguageFilter(
+            languages=settings.languages, language_threshold=settings.language_threshold
+        ),
+    ]
+    if settings.gopher_quality:
+        filters.append(GopherQualityGate(languages=settings.gopher_languages))
+    for step in filters:
+        if isinstance(step, BaseFilter):
+            step.exclusion_writer = excluded.exclusion_tap(step.name)
+    reader = WarcResponseReader(
+        warc_paths,
+        max_payload_bytes=settings.max_record_bytes,
+        warnings_folder=str(out_dir / "logs" / "read_warnings"),
+    )
+    writer = DocumentTableWriter(str(out_dir / "documents"), crawl=crawl, fetched_at=fetched_at)
+    return [reader, *filters, writer, excluded]
+
+
+@dataclass
+class StepCounts:
+    seen: int = 0
+    kept: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class ExtractionStats:
+    """What one extraction run did, summed over its ranks."""
+
+    files: int = 0
+    records_read: int = 0  # WARC records of every type
+    responses_read: int = 0  # response records that entered the pipeline
+    documents_kept: int = 0
+    documents_excluded: int = 0
+    text_bytes: int = 0  # UTF-8 bytes of the kept documents' text
+    steps: dict[str, StepCounts] = field(default_factory=dict)  # filter name -> counts, in order
+    reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # filter -> reason -> rows
+    languages: dict[str, int] = field(default_factory=dict)  # language -> kept documents
+    read_warnings: list[ReadWarning] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _step_counters(stats_file: Path) -> list[Counter[str]]:
+    """Counters of each step in one rank's datatrove stats file (a count is saved as a plain
+    number, or as a dict with its ``total`` when it also has a spread)."""
+    return [
+        Counter(
+            {
+                key: int(value["total"] if isinstance(value, dict) else value)
+                for key, value in step["stats"].items()
+            }
+        )
+        for step in json.loads(stats_file.read_text())
+    ]
+
+
+def collect_extraction_stats(
+    out_dir: Path, pipeline: Sequence[PipelineStep], tasks: int
+) -> ExtractionStats:
+    """Sum what the ``tasks`` ranks of ``pipeline`` wrote under ``out_dir``.
+
+    Step counts come from datatrove's per-rank stats; kept documents, languages and drop reasons
+    are read back from the Parquet files themselves.
+    """
+    reader = pipeline[0]
+    if not isinstance(reader, WarcResponseReader):
+        raise TypeError(f"the pipeline must start with a WarcResponseReader, not {reader!r}")
+    logs = out_dir / "logs"
+    counters: list[Counter[str]] = [Counter() for _ in pipeline]
+    for rank in range(tasks):
+        rank_counters = _step_counters(logs / f"stats/{rank:05d}.json")
+        for total, counter in zip(counters, rank_counters, strict=True):
+            total.update(counter)
+    by_step = {step.name: counter for step, counter in zip(pipeline, counters, strict=True)}
+
+    result = ExtractionStats(files=len(reader.paths))
+    result.records_read = by_step[reader.name]["warc_records"]
+    result.responses_read = by_step[reader.name][StatHints.forwarded]
+    for step in pipeline:
+        if isinstance(step, BaseFilter):
+            counter = by_step[step.name]
+            result.steps[step.name] = StepCounts(
+                seen=counter[StatHints.total],
+                kept=counter[StatHints.forwarded],
+                dropped=counter[StatHints.dropped],
+            )
+
+    documents = pq.read_table(str(out_dir / "documents"), columns=["text", "language"])
+    result.documents_kept = documents.num_rows
+    result.text_bytes = int(pc.sum(pc.binary_length(documents["text"])).as_py() or 0)
+    result.languages = dict(Counter(documents["language"].to_pylist()).most_common())
+
+    excluded = pq.read_table(str(out_dir / "excluded"), columns=["filter", "reason"])
+    result.documents_excluded = excluded.num_rows
+    for row in excluded.group_by(["filter", "reason"]).aggregate([([], "count_all")]).to_pylist():
+        result.reasons.setdefault(row["filter"], {})[row["reason"]] = row["count_all"]
+
+    for rank in range(tasks):
+        warnings = json.loads((logs / f"read_warnings/{rank:05d}.json").read_text())
+        result.read_warnings.extend(ReadWarning(**warning) for warning in warnings)
+    return result
+
+
+def extract_web_documents(
+    warc_files: list[Path],
+    out_dir: Path,
+    *,
+    crawl: str,
+    fetched_at: str,
+    settings: WebExtractionSettings | None = None,
+    executor: ExecutorSettings | None = None,
+) -> ExtractionStats:
+    """Run the web pipeline on ``warc_files`` (one task per file) into the fresh ``out_dir``.
+
+    Writes ``documents/<rank>.parquet``, ``excluded/<rank>.parquet`` and datatrove's logs under
+    ``logs/``; every rank writes both tables, empty ones included.
+    """
+    if not warc_files:
+        raise ValueError("no WARC files to extract")
+    settings = settings or WebExtractionSettings()
+    executor = executor or ExecutorSettings()
+    out_dir = Path(out_dir)
+    paths = [str(path) for path in warc_files]
+    pipeline = build_web_pipeline(
+        paths, out_dir, crawl=crawl, fetched_at=fetched_at, settings=settings
+    )
+    tasks = len(paths)
+    # Rerunning into a directory with completion markers must not skip work.
+    run_to_completion(
+        build_executor(pipeline, executor, tasks, out_dir / "logs", skip_completed=False)
+    )
+    return collect_extraction_stats(out_dir, pipeline, tasks)
