@@ -1,6 +1,7 @@
 """evaluation_report: validation loss, perplexity and bits per byte, with baselines and samples."""
 
 import gzip
+import itertools
 import json
 import lzma
 import math
@@ -125,7 +126,9 @@ def build_report(
         "compression_baselines_bits_per_byte": compression_baselines(validation_text),
         "predicted_loss": plan["predicted_loss"],
         "trained_steps": checkpoint.get("step"),
-        "samples": [{"prompt": p, "continuation": c} for p, c in zip(config.prompts, samples)],
+        "samples": [
+            {"prompt": p, "continuation": c} for p, c in zip(config.prompts, samples, strict=True)
+        ],
     }
 
 
@@ -135,7 +138,7 @@ def decode_documents(shard_paths: list[str], tokenizer: Tokenizer) -> str:
     for path in shard_paths:
         tokens = read_tokens(Path(path))
         offsets = read_document_offsets(Path(path))
-        for start, end in zip(offsets[:-1], offsets[1:]):
+        for start, end in itertools.pairwise(offsets):
             texts.append(tokenizer.decode(np.asarray(tokens[start:end]).tolist()))
     return "\n".join(texts)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from pipelines.storage import Manifest, Staging
+
+# Output(data_version=...) is how an asset reports its own data version; Dagster marks the
+# parameter beta, and the warning on every materialization would only be noise for users.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*data_version.*")
 
 
 def upstream_versions(**inputs: Manifest | dict[str, Manifest]) -> dict[str, str]:

@@ -66,8 +66,11 @@ def web_documents(
                 executor=executor.settings(),
             )
             for warning in stats.read_warnings:
-                context.log.warning(warning)
-            staging.counts.update(stats.to_counts())
+                context.log.warning(
+                    f"{warning.file}: damaged after {warning.records_before} records at "
+                    f"offset {warning.offset}: {warning.message}; records before it were kept"
+                )
+            staging.counts.update(stats.to_dict())
     return report(context, staging, describe_documents(staging.result))
 
 
@@ -75,13 +78,13 @@ def describe_documents(manifest: Manifest) -> dict:
     """Readable metadata from the manifest, the same for a new and a reused version."""
     counts = manifest.counts
     kept = counts.get("documents_kept", 0)
-    read = counts.get("records_read", 0)
+    read = counts.get("responses_read", 0)
     return {
         "dagster/row_count": kept,
         "dagster/column_schema": _table_schema(),
         "kept_fraction": round(kept / read, 4) if read else 0.0,
-        "dropped_by_filter": dg.MetadataValue.json(counts.get("dropped_by_filter", {})),
-        "dropped_by_reason": dg.MetadataValue.json(counts.get("dropped_by_reason", {})),
+        "steps": dg.MetadataValue.json(counts.get("steps", {})),
+        "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
         "languages": dg.MetadataValue.json(counts.get("languages", {})),
         "read_warnings": dg.MetadataValue.json(counts.get("read_warnings", [])),
         "preview": dg.MetadataValue.md(_preview(manifest)),

@@ -8,7 +8,7 @@ Steps, in order (one class per transformation)::
     ContentTypeFilter      keep HTML / XHTML
     RecordSizeFilter       drop payloads over the size cap
     UrlBlocklistFilter     drop blocked domains and URLs
-    HtmlDecodeFilter       payload bytes -> HTML text (declared charset, UTF-8, then detection)
+    HtmlDecodeFilter       payload bytes -> HTML text (UTF-8, declared charset, then detection)
     TrafilaturaExtractor   HTML -> main text (datatrove's Trafilatura, favour_precision, timeout)
     ExtractedTextFilter    drop failed or too-short extractions
     LocalLanguageFilter    fastText lid.176 language ID (datatrove's LanguageFilter)
@@ -117,7 +117,8 @@ class WarcResponseReader(PipelineStep):
     A damaged file (corrupt or truncated gzip, invalid record) yields the records before the
     damage, logs a warning naming the file and the offset, and reading goes on with the next file.
     Each document carries the payload as ``media[0].media_bytes`` (at most ``max_payload_bytes``
-    of it; ``payload_bytes`` in the metadata says how much there was) and empty ``text``.
+    of it; ``payload_bytes`` in the metadata is its size, counted up to ``max_payload_bytes + 1``)
+    and empty ``text``.
     """
 
     name = "warc_reader"
@@ -135,7 +136,9 @@ class WarcResponseReader(PipelineStep):
         self.max_payload_bytes = max_payload_bytes
         self.warnings_folder = get_datafolder(warnings_folder) if warnings_folder else None
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1):
+    def run(
+        self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1
+    ) -> DocumentsPipeline:
         if data:
             yield from data
         warnings: list[ReadWarning] = []
@@ -430,7 +433,9 @@ class TrafilaturaExtractor(Trafilatura):
         except EOFError:
             return "worker_died"
         except Exception as exc:
-            logger.debug(f"trafilatura failed on {doc.metadata.get('url')}: {exc}")
+            if not self._warned_error:
+                logger.warning(f"trafilatura failed on {doc.metadata.get('url')}: {exc!r}")
+                self._warned_error = True
             return "error"
         if not text:
             return "empty"

@@ -126,7 +126,9 @@ def read_header(path: Path) -> ShardHeader:
 def read_tokens(path: Path) -> np.memmap:
     """The shard's tokens as a read-only memory map."""
     header = read_header(path)
-    return np.memmap(path, dtype=header.dtype, mode="r", offset=HEADER_SIZE, shape=(header.n_tokens,))
+    return np.memmap(
+        path, dtype=header.dtype, mode="r", offset=HEADER_SIZE, shape=(header.n_tokens,)
+    )
 
 
 def read_document_offsets(path: Path) -> np.ndarray:

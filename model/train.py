@@ -69,7 +69,9 @@ class TrainConfig:
     grad_accum: int = 1
     max_steps: int | None = None
     max_tokens: int | None = None  # steps = ceil(max_tokens / tokens per step) if fewer
-    time_budget_s: float | None = None  # stop early when this much wall time has passed
+    # Stop early once this much wall time has passed. The LR schedule still spans the full
+    # step count, so a cut-short cosine run ends above min_lr; "wsd" suits budgets better.
+    time_budget_s: float | None = None
     lr: float = 1e-3
     min_lr: float = 1e-4
     warmup_steps: int = 10
@@ -89,6 +91,9 @@ class TrainConfig:
     dtype: str = "auto"  # auto: bf16 autocast on CUDA (fp16 where bf16 is missing), fp32 else
     resume: bool = False
     peak_flops: float | None = None  # per device, for MFU
+    # torch intra-op threads; None keeps torch's default. On a small shared CPU, 1 avoids
+    # OpenMP threads spin-waiting on each other, which can slow tiny models down many times.
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         if not self.train_shards:
@@ -271,6 +276,8 @@ def _validation_loss(
     if dist_info.enabled:
         dist.all_reduce(totals)
     model.train()
+    if totals[1] == 0:
+        raise ValueError(f"no validation tokens to score in {config.val_shards}")
     return float(totals[0] / totals[1])
 
 
@@ -292,6 +299,8 @@ def train(config: TrainConfig, on_log: LogFn | None = None) -> dict[str, Any]:
 def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[str, Any]:
     started = time.perf_counter()
     device = _resolve_device(config.device, dist_info)
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
     dtype = _resolve_dtype(config.dtype, device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -7,6 +7,7 @@ source of truth and any tool can follow the lineage from the manifests alone.
 """
 
 import dagster as dg
+
 from pipelines.resources import DataRoot
 from pipelines.storage import Manifest, VersionedStore
 
@@ -25,7 +26,9 @@ class ManifestIOManager(dg.ConfigurableIOManager):
         if not context.has_asset_partitions:
             return self._latest(store, asset, None)
         if context.has_partition_key:
-            return self._latest(store, asset, context.asset_partition_key)
+            # A partitioned step (the downstream asset, or a check on this asset) reads the
+            # run's own partition of its input.
+            return self._latest(store, asset, context.partition_key)
         found: dict[str, Manifest] = {}
         missing = []
         for key in context.asset_partition_keys:

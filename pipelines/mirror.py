@@ -47,7 +47,6 @@ import signal
 import socket
 import socketserver
 import sys
-import tarfile
 import threading
 import time
 from collections import defaultdict
@@ -59,13 +58,15 @@ from urllib.parse import unquote, urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 
+from pipelines.mirror_arxiv import ARXIV_PREFIX, add_arxiv
+from pipelines.mirror_github import GITHUB_PREFIX, add_github
+from pipelines.mirror_gutenberg import GUTENBERG_PREFIX, add_gutenberg
+from pipelines.mirror_routes import Route, file_route, json_route, route_key
+
 log = logging.getLogger(__name__)
 
 COMMONCRAWL_DATA_PREFIX = "/commoncrawl"
 COMMONCRAWL_INDEX_PREFIX = "/index"
-GUTENBERG_PREFIX = "/gutenberg"
-GITHUB_PREFIX = "/github"
-ARXIV_PREFIX = "/arxiv"
 
 SAMPLE_CRAWL_ID = "SAMPLE-WEBARCHIVES"
 SAMPLE_CRAWL_NAME = "offline sample: non-Common-Crawl web archives"
@@ -76,42 +77,11 @@ CORPUS_DIR_SETTING = (
 
 _CC_CRAWL_ID = re.compile(r"^CC-MAIN-\d{4}-\d{2,4}$")
 _WARC_KINDS = {".warc.gz": "warc", ".wat.gz": "wat", ".wet.gz": "wet"}
-_CONTENT_TYPES = {
-    ".json": "application/json",
-    ".xml": "application/xml",
-    ".rdf": "application/rdf+xml",
-    ".txt": "text/plain",
-    ".csv": "text/csv",
-    ".md": "text/markdown",
-}
 _COPY_CHUNK = 1 << 16
 
 
 class MirrorError(RuntimeError):
     """The mirror cannot serve: missing folder, clashing files, port in use."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """What one URL path serves: a file of the corpus, or bytes generated at start."""
-
-    file: Path | None = None
-    data: bytes | None = None
-    content_type: str = "application/octet-stream"
-
-    def __post_init__(self) -> None:
-        if (self.file is None) == (self.data is None):
-            raise ValueError("a Route serves either a file or generated data")
-
-
-def _file_route(path: Path) -> Route:
-    return Route(
-        file=path, content_type=_CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-    )
-
-
-def _json_route(value: Any) -> Route:
-    return Route(data=json.dumps(value, indent=1).encode(), content_type="application/json")
 
 
 def check_corpus_dir(corpus_dir: Path) -> Path:
@@ -131,9 +101,9 @@ def build_routes(corpus_dir: Path) -> dict[str, Route]:
     root = check_corpus_dir(corpus_dir)
     routes: dict[str, Route] = {}
     _add_commoncrawl(routes, root / "commoncrawl")
-    _add_gutenberg(routes, root / "gutenberg")
-    _add_github(routes, root / "github")
-    _add_raw_tree(routes, root / "arxiv", ARXIV_PREFIX)
+    add_gutenberg(routes, root / "gutenberg")
+    add_github(routes, root / "github")
+    add_arxiv(routes, root / "arxiv")
     listing = "".join(f"{path}\n" for path in sorted(routes))
     routes["/"] = Route(data=listing.encode(), content_type="text/plain; charset=utf-8")
     return routes
@@ -225,7 +195,7 @@ def _add_commoncrawl(routes: dict[str, Route], cc_dir: Path) -> None:
             raise MirrorError(
                 f"{archive.path} and {routes[url_path].file} would both be served at {url_path}"
             )
-        routes[url_path] = _file_route(archive.path)
+        routes[url_path] = file_route(archive.path)
         listings[archive.crawl, archive.kind].append(relative)
         if archive.date:
             dates[archive.crawl].append(archive.date)
@@ -234,7 +204,7 @@ def _add_commoncrawl(routes: dict[str, Route], cc_dir: Path) -> None:
         routes[f"{COMMONCRAWL_DATA_PREFIX}/crawl-data/{crawl}/{kind}.paths.gz"] = Route(
             data=gzip.compress(text, mtime=0), content_type="application/octet-stream"
         )
-    routes[f"{COMMONCRAWL_INDEX_PREFIX}/collinfo.json"] = _json_route(
+    routes[f"{COMMONCRAWL_INDEX_PREFIX}/collinfo.json"] = json_route(
         _collinfo(cc_dir / "index" / "collinfo.json", {c for c, _ in listings}, dates)
     )
 
@@ -274,86 +244,6 @@ def _collinfo(
 
 
 # -- Gutenberg, GitHub, arXiv -----------------------------------------------------------------
-
-_PG_TEXT = re.compile(r"^pg(\d+)(-0|-8)?\.txt$")
-_PG_RDF = re.compile(r"^pg(\d+)\.rdf$")
-_PG_EDITION_PREFERENCE = {"-0": 0, "": 1, "-8": 2}  # UTF-8 first, as cache/epub serves it
-
-
-def _add_gutenberg(routes: dict[str, Route], pg_dir: Path) -> None:
-    for path in sorted((pg_dir / "rdf").glob("pg*.rdf")):
-        if match := _PG_RDF.match(path.name):
-            book = match[1]
-            routes[f"{GUTENBERG_PREFIX}/cache/epub/{book}/pg{book}.rdf"] = _file_route(path)
-    best: dict[str, tuple[int, Path]] = {}
-    for path in sorted((pg_dir / "texts").glob("pg*.txt")):
-        match = _PG_TEXT.match(path.name)
-        if not match:
-            continue
-        book, edition = match[1], match[2] or ""
-        route = _file_route(path)
-        routes[f"{GUTENBERG_PREFIX}/files/{book}/{book}{edition}.txt"] = route
-        routes[f"{GUTENBERG_PREFIX}/files/{book}/{path.name}"] = route
-        rank = _PG_EDITION_PREFERENCE[edition]
-        if book not in best or rank < best[book][0]:
-            best[book] = (rank, path)
-    for book, (_, path) in best.items():
-        routes[f"{GUTENBERG_PREFIX}/cache/epub/{book}/pg{book}.txt"] = _file_route(path)
-
-
-_GITHUB_API = "https://api.github.com"
-_TARBALL = re.compile(r"^([^-]+)-(.+)-([0-9a-f]{7,40})\.tar\.gz$")
-
-
-def _add_github(routes: dict[str, Route], gh_dir: Path) -> None:
-    if not gh_dir.is_dir():
-        return
-    _add_raw_tree(routes, gh_dir, GITHUB_PREFIX)
-    api = f"{GITHUB_PREFIX}/api"
-    for path in sorted((gh_dir / "api").glob("*.json")):
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            log.warning("%s is not JSON; served only under its file name", path)
-            continue
-        if isinstance(body, list):  # an octokit fixture: recorded exchanges
-            for exchange in body:
-                if (
-                    isinstance(exchange, dict)
-                    and exchange.get("scope", "").startswith(_GITHUB_API)
-                    and exchange.get("method", "").lower() == "get"
-                    and exchange.get("status") == 200
-                ):
-                    routes[api + urlsplit(exchange["path"]).path] = _json_route(
-                        exchange["response"]
-                    )
-        elif isinstance(body, dict) and str(body.get("url", "")).startswith(_GITHUB_API + "/"):
-            rest_path = urlsplit(body["url"]).path
-            routes[api + rest_path] = _file_route(path)
-            parts = rest_path.split("/")
-            if "license" in body and "content" in body and parts[1:2] == ["repos"]:
-                routes[f"{api}/repos/{parts[2]}/{parts[3]}/license"] = _file_route(path)
-    # GitHub names tarballs <owner>-<repo>-<sha7>; the sample's owners have no hyphen.
-    for path in sorted((gh_dir / "tarball").glob("*.tar.gz")):
-        match = _TARBALL.match(path.name)
-        if not match:
-            continue
-        owner, repo, short = match.groups()
-        refs = {short}
-        try:
-            with tarfile.open(path) as tar:
-                refs.add(tar.pax_headers.get("comment", short))  # git archive's commit id
-        except (OSError, tarfile.TarError) as error:
-            log.warning("cannot read %s: %s", path, error)
-        for ref in refs:
-            routes[f"{api}/repos/{owner}/{repo}/tarball/{ref}"] = _file_route(path)
-
-
-def _add_raw_tree(routes: dict[str, Route], folder: Path, prefix: str) -> None:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            routes[f"{prefix}/{path.relative_to(folder).as_posix()}"] = _file_route(path)
-
 
 # -- HTTP -------------------------------------------------------------------------------------
 
@@ -422,7 +312,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, *, send_body: bool) -> None:
         self.close_connection = True
         path = _clean_path(self.path)
-        route = self.server.routes.get(path) if path else None
+        query = urlsplit(self.path).query
+        route = None
+        if path:
+            route = self.server.routes.get(route_key(path, query)) or self.server.routes.get(path)
         if route is None:
             self._send_text(404, f"not found: {self.path}\n", send_body)
             return

@@ -17,6 +17,9 @@ from pipelines.storage import VersionedStore
 
 COMMONCRAWL_DATA_URL = "https://data.commoncrawl.org"
 COMMONCRAWL_INDEX_URL = "https://index.commoncrawl.org"
+GUTENBERG_URL = "https://www.gutenberg.org"
+GITHUB_API_URL = "https://api.github.com"
+ARXIV_URL = "https://export.arxiv.org"
 
 
 class DataRoot(dg.ConfigurableResource):
@@ -34,12 +37,28 @@ class SourceEndpoints:
 
     commoncrawl_data_url: str
     commoncrawl_index_url: str
+    gutenberg_url: str
+    github_api_url: str
+    arxiv_url: str
 
     def commoncrawl_data(self) -> HttpClient:
         return HttpClient(self.commoncrawl_data_url)
 
     def commoncrawl_index(self) -> HttpClient:
         return HttpClient(self.commoncrawl_index_url)
+
+    def gutenberg(self) -> HttpClient:
+        return HttpClient(self.gutenberg_url)
+
+    def github_api(self, token: str | None = None) -> HttpClient:
+        """GitHub's REST API; the token (never logged) raises the rate limit."""
+        headers = {"Accept": "application/vnd.github+json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return HttpClient(self.github_api_url, headers=headers)
+
+    def arxiv(self) -> HttpClient:
+        return HttpClient(self.arxiv_url)
 
 
 class SourcesProfile(dg.ConfigurableResource):
@@ -57,6 +76,9 @@ class SourcesProfile(dg.ConfigurableResource):
     )
     commoncrawl_data_url: str = COMMONCRAWL_DATA_URL
     commoncrawl_index_url: str = COMMONCRAWL_INDEX_URL
+    gutenberg_url: str = GUTENBERG_URL
+    github_api_url: str = GITHUB_API_URL
+    arxiv_url: str = ARXIV_URL
 
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceEndpoints]:
@@ -64,13 +86,28 @@ class SourcesProfile(dg.ConfigurableResource):
         if self.profile == "sample":
             with Mirror(Path(self.corpus_dir)) as mirror:
                 yield SourceEndpoints(
-                    commoncrawl_data_url=f"{mirror.base_url}/commoncrawl",
-                    commoncrawl_index_url=f"{mirror.base_url}/index",
+                    commoncrawl_data_url=mirror.commoncrawl_data_url,
+                    commoncrawl_index_url=mirror.commoncrawl_index_url,
+                    gutenberg_url=mirror.gutenberg_url,
+                    github_api_url=mirror.github_api_url,
+                    arxiv_url=mirror.arxiv_url,
                 )
         elif self.profile == "internet":
-            yield SourceEndpoints(COMMONCRAWL_DATA_URL, COMMONCRAWL_INDEX_URL)
+            yield SourceEndpoints(
+                commoncrawl_data_url=COMMONCRAWL_DATA_URL,
+                commoncrawl_index_url=COMMONCRAWL_INDEX_URL,
+                gutenberg_url=GUTENBERG_URL,
+                github_api_url=GITHUB_API_URL,
+                arxiv_url=ARXIV_URL,
+            )
         elif self.profile == "custom":
-            yield SourceEndpoints(self.commoncrawl_data_url, self.commoncrawl_index_url)
+            yield SourceEndpoints(
+                self.commoncrawl_data_url,
+                self.commoncrawl_index_url,
+                self.gutenberg_url,
+                self.github_api_url,
+                self.arxiv_url,
+            )
         else:
             raise ValueError(
                 f"unknown sources profile {self.profile!r}: use sample, internet or custom "

@@ -20,9 +20,9 @@ DOWNSTREAM = [
     "model_checkpoint",
     "evaluation_report",
 ]
-TINY_RUN = {
+CRAWL_RUN = {"ops": {"commoncrawl_warcs": {"config": {"max_files": 1}}}}
+MODEL_RUN = {
     "ops": {
-        "commoncrawl_warcs": {"config": {"max_files": 1}},
         "training_plan": {"config": {"hours": 0.004, "candidates": ["tiny"]}},
         "model_checkpoint": {"config": {"eval_interval": 0, "warmup_steps": 5}},
         "evaluation_report": {"config": {"max_windows": 40, "max_new_tokens": 8}},
@@ -45,7 +45,7 @@ def run_graph(instance, resources):
             partition_key=crawl,
             instance=instance,
             resources=resources,
-            run_config=TINY_RUN,
+            run_config=CRAWL_RUN,
         )
         for crawl in CRAWLS
     ]
@@ -54,7 +54,7 @@ def run_graph(instance, resources):
         selection=dg.AssetSelection.assets(*DOWNSTREAM),
         instance=instance,
         resources=resources,
-        run_config=TINY_RUN,
+        run_config=MODEL_RUN,
     )
     return crawl_results, model_result
 
@@ -123,7 +123,10 @@ def test_truncated_warc_yields_a_warning_not_a_failure(graph):
 @pytest.mark.e2e
 def test_second_run_reuses_every_version(graph):
     (first_crawls, first_model), (second_crawls, second_model) = graph["first"], graph["second"]
-    for first, second in [*zip(first_crawls, second_crawls), (first_model, second_model)]:
+    for first, second in [
+        *zip(first_crawls, second_crawls, strict=True),
+        (first_model, second_model),
+    ]:
         for event in second.get_asset_materialization_events():
             asset = event.asset_key.path[-1]
             again = materialization_metadata(second, asset)

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from model.shards import write_shard
 
 EOS = "<|endoftext|>"
 MakeShard = Callable[..., Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def single_thread_torch() -> Iterator[None]:
+    """Run torch on one thread: the test models are too small to gain from more, and on a
+    busy two-core machine OpenMP threads spin-waiting for each other make steps many times
+    slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -55,7 +67,7 @@ def alice_shards(
     """(train, validation) shards of Alice's paragraphs, each ending with the EOS token."""
     eos = byte_tokenizer.token_to_id(EOS)
     paragraphs = [p for p in alice_text.split("\n\n") if p.strip()]
-    documents = [np.array(e.ids + [eos]) for e in byte_tokenizer.encode_batch(paragraphs)]
+    documents = [np.array([*e.ids, eos]) for e in byte_tokenizer.encode_batch(paragraphs)]
     split = len(documents) * 9 // 10
     directory = tmp_path_factory.mktemp("alice_shards")
     vocab_size = byte_tokenizer.get_vocab_size()

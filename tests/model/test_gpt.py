@@ -20,9 +20,7 @@ def tiny_model() -> GPT:
 def test_parameter_count_matches_the_formula_and_presets_are_sized_as_named() -> None:
     model = GPT(PRESETS["tiny"])
     assert model.num_params() == count_params(PRESETS["tiny"])
-    assert model.num_params(non_embedding=True) == count_params(
-        PRESETS["tiny"], non_embedding=True
-    )
+    assert model.num_params(non_embedding=True) == count_params(PRESETS["tiny"], non_embedding=True)
     assert 0.5e6 < count_params(PRESETS["tiny"]) < 2e6
     assert 2e6 < count_params(PRESETS["small-cpu"]) < 10e6
     assert 115e6 < count_params(PRESETS["gpt2-small"]) < 135e6

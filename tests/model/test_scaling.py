@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -64,10 +65,10 @@ def test_predicted_loss_falls_with_parameters_and_tokens_toward_e(fit) -> None:
     grid = [1e6, 1e8, 1e10, 1e12]
     for d in grid:
         losses = [predicted_loss(fit, n, d) for n in grid]
-        assert all(a > b for a, b in zip(losses, losses[1:], strict=False))
+        assert all(a > b for a, b in itertools.pairwise(losses))
     for n in grid:
         losses = [predicted_loss(fit, n, d) for d in grid]
-        assert all(a > b for a, b in zip(losses, losses[1:], strict=False))
+        assert all(a > b for a, b in itertools.pairwise(losses))
     assert predicted_loss(fit, 1e30, 1e30) == pytest.approx(fit.E, abs=1e-3)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from model.train import (
     NonFiniteLossError,
     TrainConfig,
     lr_at,
+    main,
     save_checkpoint,
     train,
 )
@@ -77,7 +79,7 @@ def test_warmup_then_cosine_reaches_min_lr_at_the_last_step() -> None:
     assert lrs[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
     assert max(lrs) == pytest.approx(1.0)
     after = lrs[9:]
-    assert all(a >= b for a, b in zip(after, after[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(after))
     assert lrs[-1] == pytest.approx(0.1)
     assert lrs[55] == pytest.approx(0.55, abs=0.02)  # halfway through the decay
 
@@ -136,23 +138,23 @@ class Crash(Exception):
 def test_resume_after_a_crash_matches_an_uninterrupted_run(
     shards: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    straight = train(make_config(shards, tmp_path / "straight", checkpoint_interval=5))
+    common = {"max_steps": 16, "eval_interval": 8, "checkpoint_interval": 4}
+    straight = train(make_config(shards, tmp_path / "straight", **common))
 
-    def crash_at_step_13(event: dict) -> None:
-        if event["event"] == "train" and event["step"] == 13:
+    def crash_at_step_11(event: dict) -> None:
+        if event["event"] == "train" and event["step"] == 11:
             raise Crash
 
-    crashed = make_config(shards, tmp_path / "crashed", checkpoint_interval=5, log_interval=1)
+    crashed = make_config(shards, tmp_path / "crashed", log_interval=1, **common)
     with pytest.raises(Crash):
-        train(crashed, on_log=crash_at_step_13)
+        train(crashed, on_log=crash_at_step_11)
     events: list[dict] = []
     resumed = train(
-        make_config(shards, tmp_path / "crashed", checkpoint_interval=5, resume=True),
-        on_log=events.append,
+        make_config(shards, tmp_path / "crashed", resume=True, **common), on_log=events.append
     )
 
-    assert events[0]["resumed_from"] == 10
-    assert resumed["steps"] == straight["steps"] == 20
+    assert events[0]["resumed_from"] == 8
+    assert resumed["steps"] == straight["steps"] == 16
     assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-6)
     assert resumed["val_loss"] == pytest.approx(straight["val_loss"], rel=1e-6)
     a = torch.load(tmp_path / "straight" / CHECKPOINT_NAME, weights_only=True)
@@ -171,7 +173,9 @@ def test_resume_refuses_a_different_model(shards: tuple[Path, Path], tmp_path: P
         )
 
 
-def test_max_tokens_and_gradient_accumulation(shards: tuple[Path, Path], tmp_path: Path) -> None:
+def test_max_tokens_gradient_accumulation_and_bf16_autocast(
+    shards: tuple[Path, Path], tmp_path: Path
+) -> None:
     summary = train(
         make_config(
             shards,
@@ -181,12 +185,14 @@ def test_max_tokens_and_gradient_accumulation(shards: tuple[Path, Path], tmp_pat
             batch_size=4,
             grad_accum=2,
             model={"preset": "tiny", "n_layer": 1},
+            dtype="bfloat16",
         )
     )
+    assert summary["dtype"] == "bfloat16"
     assert summary["steps"] == math.ceil(2_000 / (4 * 2 * 32))
     assert summary["tokens"] == summary["steps"] * 4 * 2 * 32
     assert summary["model_config"]["n_layer"] == 1
-    assert math.isfinite(summary["train_loss"])
+    assert math.isfinite(summary["train_loss"]) and math.isfinite(summary["val_loss"])
 
 
 def test_time_budget_stops_the_run(shards: tuple[Path, Path], tmp_path: Path) -> None:
@@ -210,39 +216,45 @@ def test_save_checkpoint_is_atomic(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-
-
 def test_cli_prints_json_lines_and_writes_the_summary(
-    shards: tuple[Path, Path], tmp_path: Path
+    shards: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = make_config(shards, tmp_path / "cli", max_steps=6)
+    config = make_config(shards, tmp_path / "cli", max_steps=4)
     config_path = tmp_path / "cfg.json"
     config_path.write_text(json.dumps(config.to_dict()))
-    result = subprocess.run(
-        [sys.executable, "-m", "model.train", "--config", str(config_path)],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=_env(),
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert main(["--config", str(config_path)]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[0]["event"] == "start" and events[-1]["event"] == "done"
     summary = json.loads((tmp_path / "cli" / SUMMARY_NAME).read_text())
-    assert summary["steps"] == 6 == events[-1]["steps"]
+    assert summary["steps"] == 4 == events[-1]["steps"]
+
+    config_path.write_text(json.dumps({**config.to_dict(), "max_steps": 6}))
+    assert main(["--config", str(config_path), "--resume"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["resumed_from"] == 4 and events[-1]["steps"] == 6
+
+
+def test_cli_reports_a_non_finite_loss_as_an_error_event(
+    shards: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(shards, tmp_path / "cli", lr=1e30, warmup_steps=0, val_shards=[])
+    config_path = tmp_path / "cfg.json"
+    config_path.write_text(json.dumps(config.to_dict()))
+    assert main(["--config", str(config_path)]) == 1
+    last = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert last["event"] == "error" and "step" in last["error"]
 
 
 def test_ddp_under_torchrun_on_cpu(shards: tuple[Path, Path], tmp_path: Path) -> None:
-    config = make_config(shards, tmp_path / "ddp", max_steps=4, eval_interval=2)
+    config = make_config(shards, tmp_path / "ddp", max_steps=3, eval_interval=2)
     config_path = tmp_path / "cfg.json"
     config_path.write_text(json.dumps(config.to_dict()))
+    # Through the real entry point: torchrun starts `python -m model.train` twice (gloo on CPU).
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node=2", "-m", "model.train", "--config", str(config_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        command, capture_output=True, text=True, cwd=REPO_ROOT, env=_env(), timeout=180
+        command, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=180
     )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -250,6 +262,7 @@ def test_ddp_under_torchrun_on_cpu(shards: tuple[Path, Path], tmp_path: Path) ->
     assert [e["event"] for e in events].count("done") == 1
     summary = events[-1]
     assert summary["world_size"] == 2
-    assert summary["tokens"] == 4 * 2 * 8 * 32
+    assert summary["tokens"] == 3 * 2 * 8 * 32
+    assert json.loads((tmp_path / "ddp" / SUMMARY_NAME).read_text())["world_size"] == 2
     assert math.isfinite(summary["val_loss"])
     assert (tmp_path / "ddp" / CHECKPOINT_NAME).exists()
