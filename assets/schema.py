@@ -7,8 +7,10 @@ without lmforge. ``metadata`` is a JSON string for source-specific fields.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -36,3 +38,11 @@ SOURCES = ("web", "code", "books", "papers")
 def document_id(source: str, locator: str) -> str:
     """Stable id from the source and its locator (URL, repo path, book id...)."""
     return hashlib.sha256(f"{source}\x00{locator}".encode()).hexdigest()[:24]
+
+
+def write_table(rows: list[dict], path: Path, schema: pa.Schema = DOCUMENT_SCHEMA) -> int:
+    """Write rows (dicts keyed by column; missing columns are null) as one Parquet file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = {field.name: [row.get(field.name) for row in rows] for field in schema}
+    pq.write_table(pa.table(columns, schema=schema), path)
+    return len(rows)

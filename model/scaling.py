@@ -178,7 +178,7 @@ def _config_memory(
     )
 
 
-def _make_fit(
+def _techniques_to_fit(
     config: GPTConfig,
     memory_bytes: float | None,
     micro_batch: int,
@@ -322,7 +322,7 @@ def plan_training(
     n_rule, _ = tokens_per_param_rule(compute_flops, tokens_per_param)
     n_target = min(n_rule, tokens_available / tokens_per_param)
     fitting = {
-        name: _make_fit(configs[name], memory_bytes, micro_batch, n_devices, allow_bf16)
+        name: _techniques_to_fit(configs[name], memory_bytes, micro_batch, n_devices, allow_bf16)
         for name in ordered
     }
     notes: list[str] = []
