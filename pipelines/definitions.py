@@ -10,15 +10,20 @@ from pipelines.resources import DataRoot, DatatroveExecutor, SourcesProfile
 
 ASSET_MODULES = [commoncrawl, web_documents, corpus, tokens, training, evaluation]
 
+CRAWL_ASSETS = dg.AssetSelection.assets("commoncrawl_warcs", "web_documents")
+
 crawl_job = dg.define_asset_job(
     "crawl_job",
-    selection=dg.AssetSelection.groups("sources", "documents"),
+    selection=CRAWL_ASSETS,
     description="Fetch and process one Common Crawl crawl partition.",
 )
 model_job = dg.define_asset_job(
     "corpus_to_model_job",
-    selection=dg.AssetSelection.groups("corpus", "tokens", "model"),
-    description="Deduplicate, tokenize, plan, train and evaluate from the processed documents.",
+    selection=dg.AssetSelection.all() - CRAWL_ASSETS,
+    description=(
+        "Every unpartitioned asset: the other sources and their documents, deduplication, "
+        "tokenizer, shards, plan, training and evaluation, from the crawls already processed."
+    ),
 )
 
 

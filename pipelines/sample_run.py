@@ -23,6 +23,8 @@ from pipelines.mirror import MirrorError
 from pipelines.partitions import cc_crawl
 from pipelines.resources import DataRoot, SourcesProfile
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 def crawls_with_data(sources: SourcesProfile) -> list[str]:
     """Crawl ids of collinfo.json whose WARC list the configured service actually serves."""
@@ -55,12 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     for crawl in crawls:
         print(f"== {crawl}: fetch and process documents")
         result = definitions.resolve_job_def(crawl_job.name).execute_in_process(
-            instance=instance, partition_key=crawl, raise_on_error=False
+            instance=instance, partition_key=crawl, raise_on_error=False, run_config=QUIET
         )
         if not result.success:
             print(f"warning: crawl {crawl} failed; see the run in the Dagster UI", file=sys.stderr)
-    print("== corpus, tokenizer, shards, plan, training, evaluation")
-    result = definitions.resolve_job_def(model_job.name).execute_in_process(instance=instance)
+    print("== other sources, corpus, tokenizer, shards, plan, training, evaluation")
+    result = definitions.resolve_job_def(model_job.name).execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
     if not result.success:
         return 1
     print(json.dumps(stage_summary(crawls), indent=2))

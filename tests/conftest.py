@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,29 @@ def evals_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"evaluation tasks not found at {path}; set LMFORGE_SHARED_DIR")
     return path
+
+
+def _is_loopback(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX sockets and the like never leave the machine
+    host = str(address[0])
+    return host.startswith("127.") or host in ("::1", "localhost") or host.startswith("::ffff:127.")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only():
+    """Fail any test that opens a connection to an address other than loopback."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded(real):
+        def connect(self, address):
+            if not _is_loopback(address):
+                raise ConnectionRefusedError(f"tests may only connect to loopback, not {address}")
+            return real(self, address)
+
+        return connect
+
+    socket.socket.connect = guarded(real_connect)
+    socket.socket.connect_ex = guarded(real_connect_ex)
+    yield
+    socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
