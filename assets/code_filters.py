@@ -2,8 +2,10 @@
 
 Each file of a repository is either kept, with its programming language, or dropped by the
 first filter that rejects it, with a readable reason. The order puts the cheap path checks
-(size, vendored folders, lock files, extension) before the content checks (binary, generated
-markers, line lengths, alphanumeric share).
+(size, vendored folders, lock files, extension) before the content checks (binary, empty, line
+lengths, alphanumeric share, generated markers). The markers come last because a data file of a
+few very long lines has its whole content in its "first lines" (arxiv.py's JSON fixtures hold
+paper titles with "automatically generated" in them): its line lengths are the truer reason.
 
 Written here rather than taken from a library: datatrove's filters are for prose (Gopher, C4,
 FineWeb), and the code-specific heuristics of The Stack and RedPajama live in their processing
@@ -113,13 +115,11 @@ VENDORED_DIRS = frozenset(
         "third_party",
         "third-party",
         "thirdparty",
-        "external",
         "bower_components",
         "site-packages",
         ".venv",
         "venv",
         "dist",
-        "build",
         "__pycache__",
         ".git",
     }
@@ -156,6 +156,8 @@ GENERATED_MARKERS = (
     "@generated",
 )
 MINIFIED_SUFFIXES = (".min.js", ".min.css", "-min.js", ".min.mjs")
+# Languages whose files are shipped minified: one of their lines over the limit means minified.
+MINIFIABLE = frozenset({"JavaScript", "TypeScript", "CSS", "SCSS", "Less", "HTML"})
 
 
 @dataclass(frozen=True)
@@ -225,15 +227,14 @@ def _path_verdict(path: str, size: int, settings: CodeFilterSettings) -> tuple[s
 
 
 def _content_verdict(
-    text: str, signals: dict[str, float | int], settings: CodeFilterSettings
+    text: str, language: str | None, signals: dict[str, float | int], settings: CodeFilterSettings
 ) -> tuple[str, str] | None:
     if not text.strip():
         return "empty", "no content but whitespace"
-    head = "\n".join(text.splitlines()[: settings.generated_marker_lines]).lower()
-    marker = next((m for m in GENERATED_MARKERS if m in head), None)
-    if marker:
-        return "generated", (
-            f"{marker!r} in the first {settings.generated_marker_lines} lines"
+    if signals["max_line_length"] > settings.max_line_length and language in MINIFIABLE:
+        return "minified", (
+            f"a {language} line of {signals['max_line_length']} characters > "
+            f"{settings.max_line_length}"
         )
     if signals["max_line_length"] > settings.max_line_length:
         return "max_line_length", (
@@ -248,6 +249,10 @@ def _content_verdict(
             f"alphanumeric fraction {signals['alphanum_fraction']} < "
             f"{settings.min_alphanum_fraction}"
         )
+    head = "\n".join(text.splitlines()[: settings.generated_marker_lines]).lower()
+    marker = next((m for m in GENERATED_MARKERS if m in head), None)
+    if marker:
+        return "generated", (f"{marker!r} in the first {settings.generated_marker_lines} lines")
     return None
 
 
@@ -273,7 +278,7 @@ def filter_file(
     if text is None:
         return FileVerdict(path, size, language, None, "binary", "not valid UTF-8")
     signals = text_signals(text)
-    verdict = _content_verdict(text, signals, settings)
+    verdict = _content_verdict(text, language, signals, settings)
     return FileVerdict(path, size, language, text, *(verdict or (None, None)), signals=signals)
 
 

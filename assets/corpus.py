@@ -8,7 +8,7 @@ from assets.publishing import document_files, report, upstream_versions
 from pipelines.resources import DataRoot
 from pipelines.storage import Manifest
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 MAX_DUPLICATE_RATE = 0.5
 
 
@@ -34,22 +34,28 @@ def deduplicated_corpus(
     context: dg.AssetExecutionContext,
     config: DedupConfig,
     web_documents: dict[str, Manifest],
+    code_documents: Manifest,
+    book_documents: Manifest,
+    paper_documents: Manifest,
     data_root: DataRoot,
 ) -> dg.Output[Manifest]:
     store = data_root.store()
     settings = DedupSettings(
         ngram=config.ngram, num_bands=config.num_bands, rows_per_band=config.rows_per_band
     )
-    upstream = upstream_versions(web_documents=web_documents)
+    upstream = upstream_versions(
+        web_documents=web_documents,
+        code_documents=code_documents,
+        book_documents=book_documents,
+        paper_documents=paper_documents,
+    )
     with store.publish(
         "deduplicated_corpus", None, CODE_VERSION, config.model_dump(), upstream
     ) as staging:
         if staging.existing is None:
-            inputs = [
-                path
-                for crawl in sorted(web_documents)
-                for path in document_files(web_documents[crawl])
-            ]
+            sources = [web_documents[crawl] for crawl in sorted(web_documents)]
+            sources += [code_documents, book_documents, paper_documents]
+            inputs = [path for manifest in sources for path in document_files(manifest)]
             stats = deduplicate(inputs, staging.dir, settings)
             staging.counts.update(stats.to_counts())
     counts = staging.result.counts

@@ -9,14 +9,34 @@ document that crosses it contributes its leading part. The special tokens come f
 
 Shards: each document goes to ``val`` when a seeded hash of its id, read as a number in [0, 1),
 is below ``val_fraction``, else to ``train``. A document's split therefore never changes when
-the corpus is re-run or grows. With two documents or more, each split gets at least one: when
-no hash falls below the fraction the document with the smallest hash goes to ``val``, and when
-all do the one with the largest goes to ``train``. Documents are encoded in batches, followed
-by ``<|endoftext|>``, and written in input order (input files in sorted path order) with
-:func:`model.shards.write_shard` as ``train_00000.bin``, ``train_00001.bin``, ... and
-``val_00000.bin``, .... A shard is closed before the document that would take it past
-``max_tokens_per_shard`` (a longer document gets a shard of its own); documents are never split
-and a split without documents has no shard.
+the corpus is re-run or grows. Within each source with two documents or more, each split gets at
+least one: when no hash of that source falls below the fraction its document with the smallest
+hash goes to ``val``, and when all do the one with the largest goes to ``train``. Documents are
+encoded in batches, followed by ``<|endoftext|>``, and written in input order (input files in
+sorted path order) with :func:`model.shards.write_shard` as ``train_00000.bin``,
+``train_00001.bin``, ... and ``val_00000.bin``, .... A shard is closed before the document that
+would take it past ``max_tokens_per_shard`` (a longer document gets a shard of its own);
+documents are never split and a split without documents has no shard.
+
+Besides ``tokenizer.json`` the tokenizer folder holds ``tokenizer_config.json`` and
+``special_tokens_map.json`` (so ``transformers.AutoTokenizer.from_pretrained(folder)`` gives a
+``PreTrainedTokenizerFast`` with ``<|endoftext|>`` as eos/bos and ``<|pad|>`` as pad) and
+``tokenizer_training.json``, the training manifest: the corpus version, the settings, the
+per-source sample counts and a sha256 over the sampled ``(id, bytes)`` pairs.
+
+Validation is stratified by source: the hash rule above runs inside each source, so each source
+with two documents or more has at least one in each split. A mixture then weights the sources of
+the train split (validation keeps every one of its documents once, so it measures the corpus as
+it is): a source of weight ``w`` contributes ``floor(w)`` copies of each train document, plus one
+more for the documents whose (second, independently seeded) hash is below ``w - floor(w)``. So
+``w = 2.5`` repeats every document twice and half of them a third time, ``w = 0.3`` keeps about
+30 % of them and ``w = 0`` none; copies are written one after the other. Which documents are
+kept or repeated is a function of the seed and the id alone.
+
+Encoding runs in a pool of ``workers`` processes (``spawn``), each with a single-threaded
+tokenizer, fed batches in order and read back in order, so the output is byte-identical for any
+number of workers; with ``workers=1`` the batches are encoded in this process by the
+tokenizer's own Rust threads.
 
 Text that contains a special token's spelling (a web page quoting ``<|endoftext|>``) is encoded
 as ordinary text: the tokenizer's ``encode_special_tokens`` flag is set on load. That flag is not
@@ -26,8 +46,13 @@ saved in ``tokenizer.json``, so every reader of the shards must set it too.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import json
+import math
+import multiprocessing
+import os
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +60,7 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import tokenizers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from assets.schema import DOCUMENT_SCHEMA
@@ -50,6 +76,17 @@ from model.shards import (
 END_OF_TEXT = "<|endoftext|>"
 PAD = "<|pad|>"
 TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+TRAINING_MANIFEST_FILE = "tokenizer_training.json"
+TOKENIZER_FILES = (
+    TOKENIZER_FILE,
+    TOKENIZER_CONFIG_FILE,
+    SPECIAL_TOKENS_MAP_FILE,
+    TRAINING_MANIFEST_FILE,
+)
+# What transformers reads for the special tokens; bos is eos as in GPT-2 (a document separator).
+SPECIAL_TOKENS_MAP = {"bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "pad_token": PAD}
 SPLITS = ("train", "val")
 
 
@@ -115,7 +152,8 @@ class TokenizerSettings:
 @dataclass
 class TokenizerStats:
     """``sources`` maps a source to ``available_documents``, ``available_bytes`` (UTF-8),
-    ``sampled_documents`` and ``sampled_bytes``; ``special_tokens`` maps a token to its id."""
+    ``sampled_documents`` and ``sampled_bytes``; ``special_tokens`` maps a token to its id;
+    ``sample_sha256`` identifies the sample (a hash over its ids and byte limits)."""
 
     vocab_size: int
     requested_vocab_size: int
@@ -123,6 +161,7 @@ class TokenizerStats:
     sampled_documents: int
     sampled_bytes: int
     sources: dict[str, dict[str, int]]
+    sample_sha256: str = ""
 
     def to_counts(self) -> dict[str, Any]:
         """JSON-ready form for a manifest."""
@@ -151,12 +190,14 @@ def _share_budget(totals: dict[str, int], weights: dict[str, float], budget: int
 
 def _plan_sample(
     document_files: list[Path], settings: TokenizerSettings
-) -> tuple[dict[int, int], dict[str, dict[str, int]]]:
+) -> tuple[dict[int, int], dict[str, dict[str, int]], str]:
     """Which documents (by position) to sample and how many of their bytes.
 
-    Returns ``{position: byte limit}`` and the per-source counts for :class:`TokenizerStats`.
+    Returns ``{position: byte limit}``, the per-source counts for :class:`TokenizerStats` and
+    the sample's sha256 (over the sampled ids and byte limits in position order).
     """
     candidates: dict[str, list[tuple[float, int, int]]] = {}
+    ids: list[str] = []
     position = 0
     for data in _iter_batches(
         document_files, ["id", "source"], settings.batch_size, with_bytes=True
@@ -165,6 +206,7 @@ def _plan_sample(
             candidates.setdefault(source, []).append(
                 (_unit_hash(settings.seed, doc_id), position, size)
             )
+            ids.append(doc_id)
             position += 1
     totals = {source: sum(size for *_, size in docs) for source, docs in candidates.items()}
     weights = {source: settings.weight(source) for source in candidates}
@@ -188,7 +230,10 @@ def _plan_sample(
             "sampled_documents": taken,
             "sampled_bytes": taken_bytes,
         }
-    return plan, sources
+    digest = hashlib.sha256()
+    for pos in sorted(plan):
+        digest.update(f"{ids[pos]}\0{plan[pos]}\n".encode())
+    return plan, sources, digest.hexdigest()
 
 
 def _sample_texts(
@@ -207,14 +252,19 @@ def _sample_texts(
 
 
 def train_tokenizer(
-    document_files: list[Path], out_dir: Path, settings: TokenizerSettings | None = None
+    document_files: list[Path],
+    out_dir: Path,
+    settings: TokenizerSettings | None = None,
+    corpus_version: str | None = None,
 ) -> TokenizerStats:
-    """Train a byte-level BPE tokenizer on a sample of the documents; save ``tokenizer.json``.
+    """Train a byte-level BPE tokenizer on a sample of the documents and save it with its
+    Hugging Face configuration and training manifest (the :data:`TOKENIZER_FILES`).
 
-    The documents are read twice in batches (sizes, then the sampled texts), never all at once.
+    ``corpus_version`` (the deduplicated corpus's version) is recorded in the manifest. The
+    documents are read twice in batches (sizes, then the sampled texts), never all at once.
     """
     settings = settings or TokenizerSettings()
-    plan, sources = _plan_sample(document_files, settings)
+    plan, sources, sample_sha256 = _plan_sample(document_files, settings)
 
     tokenizer = Tokenizer(models.BPE())
     # Byte-level pre-tokenization maps every byte to a printable symbol, so any text encodes
@@ -235,14 +285,48 @@ def train_tokenizer(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(out_dir / TOKENIZER_FILE))
-    return TokenizerStats(
+    stats = TokenizerStats(
         vocab_size=tokenizer.get_vocab_size(),
         requested_vocab_size=settings.vocab_size,
         special_tokens={token: tokenizer.token_to_id(token) for token in settings.special_tokens},
         sampled_documents=len(plan),
         sampled_bytes=sum(plan.values()),
         sources=sources,
+        sample_sha256=sample_sha256,
     )
+    _write_json(out_dir / SPECIAL_TOKENS_MAP_FILE, SPECIAL_TOKENS_MAP)
+    _write_json(out_dir / TOKENIZER_CONFIG_FILE, hf_tokenizer_config(settings.special_tokens))
+    _write_json(
+        out_dir / TRAINING_MANIFEST_FILE,
+        {
+            "corpus_version": corpus_version,
+            "settings": asdict(settings),
+            "tokenizers_version": tokenizers.__version__,
+            **stats.to_counts(),
+        },
+    )
+    return stats
+
+
+def hf_tokenizer_config(special_tokens: tuple[str, ...]) -> dict[str, Any]:
+    """``tokenizer_config.json`` for ``transformers.AutoTokenizer``.
+
+    ``clean_up_tokenization_spaces`` is off (it would delete spaces before punctuation, so
+    decoding would not give back the text) and ``add_prefix_space`` matches the pre-tokenizer.
+    The length limit is left to the model: the tokenizer itself has none.
+    """
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **SPECIAL_TOKENS_MAP,
+        "additional_special_tokens": [t for t in special_tokens if t not in (END_OF_TEXT, PAD)],
+        "add_prefix_space": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 1 << 60,
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def load_tokenizer(tokenizer_path: Path) -> Tokenizer:
@@ -257,54 +341,95 @@ def load_tokenizer(tokenizer_path: Path) -> Tokenizer:
 
 @dataclass(frozen=True)
 class ShardSettings:
-    """Split and shard parameters; ``batch_size`` documents go to each ``encode_batch`` call,
-    which encodes them in parallel (Rust threads)."""
+    """Split, mixture and shard parameters.
+
+    ``source_weights`` is the train mixture (see the module docstring); a source not named
+    weighs 1.0. ``batch_size`` documents (at most ``batch_bytes`` of text) go to each encode
+    call; ``workers`` processes encode them (1: this process, with the tokenizer's threads).
+    """
 
     val_fraction: float = 0.05
     seed: int = 0
     max_tokens_per_shard: int = 100_000_000
     batch_size: int = 256
+    batch_bytes: int = 4 << 20
+    source_weights: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction {self.val_fraction} is not in [0, 1)")
         if self.max_tokens_per_shard < 1:
             raise ValueError("max_tokens_per_shard must be positive")
+        if any(not (0 <= w < math.inf) for w in self.source_weights.values()):
+            raise ValueError(f"source weights must be finite and >= 0: {self.source_weights}")
+        if self.workers < 1 or self.batch_size < 1 or self.batch_bytes < 1:
+            raise ValueError("workers, batch_size and batch_bytes must be positive")
+
+    def weight(self, source: str) -> float:
+        return self.source_weights.get(source, 1.0)
 
 
-def assign_splits(doc_ids: list[str], settings: ShardSettings) -> list[str]:
-    """``"train"`` or ``"val"`` for each id, by the rule in the module docstring."""
+def assign_splits(
+    doc_ids: list[str], settings: ShardSettings, sources: list[str] | None = None
+) -> list[str]:
+    """``"train"`` or ``"val"`` for each id, by the rule in the module docstring, stratified by
+    ``sources`` (the document's source, parallel to ``doc_ids``; one stratum when None)."""
     keys = [_unit_hash(settings.seed, doc_id) for doc_id in doc_ids]
     splits = ["val" if key < settings.val_fraction else "train" for key in keys]
-    if len(doc_ids) >= 2:
-        if "val" not in splits:
-            splits[min(range(len(keys)), key=keys.__getitem__)] = "val"
-        elif "train" not in splits:
-            splits[max(range(len(keys)), key=keys.__getitem__)] = "train"
+    strata: dict[str, list[int]] = {}
+    for position, source in enumerate(sources if sources is not None else [""] * len(keys)):
+        strata.setdefault(source, []).append(position)
+    for members in strata.values():
+        if len(members) < 2:
+            continue
+        found = {splits[i] for i in members}
+        if "val" not in found:
+            splits[min(members, key=keys.__getitem__)] = "val"
+        elif "train" not in found:
+            splits[max(members, key=keys.__getitem__)] = "train"
     return splits
+
+
+def mixture_copies(doc_id: str, weight: float, seed: int) -> int:
+    """How many times a train document of a source weighing ``weight`` is written."""
+    whole = math.floor(weight)
+    return whole + int(_unit_hash(seed, f"mixture\0{doc_id}") < weight - whole)
 
 
 @dataclass
 class ShardStats:
     """What :func:`write_token_shards` wrote.
 
-    * ``splits``: ``{"train"|"val": {"documents", "tokens"}}``; tokens include one
-      end-of-document token per document, as in the shard headers.
+    * ``splits``: ``{"train"|"val": {"documents", "tokens"}}`` as written (train documents
+      repeated by the mixture count each time); tokens include one end-of-document token per
+      document, as in the shard headers.
     * ``per_source``: ``{source: {"train_documents", "train_tokens", "val_documents",
-      "val_tokens", "bytes", "bytes_per_token"}}``; ``bytes_per_token`` is UTF-8 bytes over
-      tokens without the end-of-document tokens.
-    * ``document_length_histogram``: documents per length bucket, keyed by the bucket's upper
-      bound (a power of two; lengths in tokens with the end-of-document token).
+      "val_tokens", "documents", "bytes", "text_tokens", "bytes_per_token"}}``: split counts as
+      written; ``documents``, ``bytes`` (UTF-8) and ``text_tokens`` (without end-of-document
+      tokens) count each input document once, and ``bytes_per_token`` is their ratio.
+    * ``per_language``: ``{language: {"documents", "bytes", "text_tokens", "bytes_per_token"}}``
+      likewise, by the document's ``language`` ("und" when unknown).
+    * ``mixture``: ``{source: {"weight", "documents", "tokens", "written_documents",
+      "written_tokens", "effective_weight", "share"}}`` for the train split: documents and tokens
+      before and after weighting, ``effective_weight`` = written over original tokens, ``share``
+      = the source's part of the written train tokens.
+    * ``document_length_histogram``: input documents per length bucket, keyed by the bucket's
+      upper bound (a power of two; lengths in tokens with the end-of-document token).
     * ``shards``: ``[{"file", "split", "documents", "tokens"}]`` in write order.
     * ``samples``: ``[{"file", "document", "id", "text_sha256"}]``, the first and last document
       of each shard, for :func:`verify_shards` to decode.
+    * ``tokenizer_sha256``: of the ``tokenizer.json`` the shards were encoded with.
     """
 
     vocab_size: int
     eot_id: int
     dtype: str
+    tokenizer_sha256: str
     splits: dict[str, dict[str, int]]
     per_source: dict[str, dict[str, float]]
+    per_language: dict[str, dict[str, float]]
+    mixture: dict[str, dict[str, float]]
     document_length_histogram: dict[int, int]
     shards: list[dict[str, Any]]
     samples: list[dict[str, Any]]
@@ -326,6 +451,13 @@ class ShardStats:
         data["bytes_per_token"] = {
             source: round(counts["bytes_per_token"], 4)
             for source, counts in self.per_source.items()
+        }
+        data["bytes_per_token_per_language"] = {
+            language: round(counts["bytes_per_token"], 4)
+            for language, counts in self.per_language.items()
+        }
+        data["mixture_effective_weights"] = {
+            source: round(counts["effective_weight"], 4) for source, counts in self.mixture.items()
         }
         return data
 
@@ -356,7 +488,7 @@ class _SplitWriter:
         if not self.buffer:
             self.first = _sample(0, doc_id, text)
         self.last = (doc_id, text)
-        self.buffer.append(tokens.astype(self.dtype))
+        self.buffer.append(np.asarray(tokens, dtype=self.dtype))
         self.buffered_tokens += tokens.size
 
     def flush(self) -> None:
@@ -388,14 +520,109 @@ def _sample(index: int, doc_id: str, text: str) -> dict[str, Any]:
     }
 
 
+class _Encoder:
+    """Encodes a batch of texts as one flat token array, each document followed by the
+    end-of-document token, and the documents' lengths (with that token)."""
+
+    def __init__(self, tokenizer_path: Path):
+        self.tokenizer = load_tokenizer(tokenizer_path)
+        eot_id = self.tokenizer.token_to_id(END_OF_TEXT)
+        if eot_id is None:
+            raise ValueError(f"{tokenizer_path}: no {END_OF_TEXT} token")
+        self.eot_id: int = eot_id
+        self.dtype = token_dtype(self.tokenizer.get_vocab_size())
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # The fast variant skips the character offsets, which shards do not need.
+        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        flat: list[int] = []
+        lengths = np.empty(len(encodings), dtype=np.int64)
+        for i, encoding in enumerate(encodings):
+            ids = encoding.ids
+            flat += ids
+            flat.append(self.eot_id)
+            lengths[i] = len(ids) + 1
+        return np.array(flat, dtype=self.dtype), lengths
+
+
+_worker_encoder: _Encoder | None = None
+
+
+def _start_worker(tokenizer_path: str) -> None:
+    global _worker_encoder
+    # One single-threaded tokenizer per process: its own thread pool would compete with the
+    # other workers for the same cores.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _worker_encoder = _Encoder(Path(tokenizer_path))
+
+
+def _encode_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    assert _worker_encoder is not None, "worker started without _start_worker"
+    return _worker_encoder(texts)
+
+
+def _chunks(
+    document_files: list[Path], columns: list[str], settings: ShardSettings
+) -> Iterator[dict[str, list]]:
+    """Record batches cut further so that a chunk holds at most ``batch_bytes`` of text (or a
+    single longer document): book-sized documents would otherwise make a few huge tasks."""
+    for data in _iter_batches(document_files, columns, settings.batch_size, with_bytes=True):
+        start = 0
+        size = 0
+        for end, doc_bytes in enumerate(data["bytes"]):
+            if end > start and size + doc_bytes > settings.batch_bytes:
+                yield {name: values[start:end] for name, values in data.items()}
+                start, size = end, 0
+            size += doc_bytes
+        if start < len(data["bytes"]):
+            yield {name: values[start:] for name, values in data.items()}
+
+
+def _encoded_chunks(
+    document_files: list[Path], columns: list[str], tokenizer_path: Path, settings: ShardSettings
+) -> Iterator[tuple[dict[str, list], np.ndarray, np.ndarray]]:
+    """``(chunk, tokens, lengths)`` in input order, encoded here or by a process pool.
+
+    A ``spawn`` pool (not ``fork``) because forking a process whose tokenizer thread pool has
+    run can deadlock, and Dagster's run worker may hold other threads. At most two chunks per
+    worker are in flight, so memory stays bounded and results are consumed in order.
+    """
+    chunks = _chunks(document_files, columns, settings)
+    if settings.workers == 1:
+        encoder = _Encoder(tokenizer_path)
+        for chunk in chunks:
+            yield chunk, *encoder(chunk["text"])
+        return
+    with ProcessPoolExecutor(
+        settings.workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(str(tokenizer_path),),
+    ) as pool:
+        pending: deque[tuple[dict[str, list], Future]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_encode_in_worker, chunk["text"])))
+            if len(pending) >= 2 * settings.workers:
+                done, future = pending.popleft()
+                yield done, *future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, *future.result()
+
+
 def write_token_shards(
     document_files: list[Path],
     tokenizer_path: Path,
     out_dir: Path,
     settings: ShardSettings | None = None,
 ) -> ShardStats:
-    """Encode every document and write train and validation shards (rules in the module doc)."""
+    """Encode every document and write train and validation shards (rules in the module doc).
+
+    Call it under ``if __name__ == "__main__":`` in a script when ``settings.workers > 1``: the
+    worker processes import the caller's main module.
+    """
     settings = settings or ShardSettings()
+    tokenizer_path = Path(tokenizer_path)
     tokenizer = load_tokenizer(tokenizer_path)
     eot_id = tokenizer.token_to_id(END_OF_TEXT)
     if eot_id is None:
@@ -404,40 +631,64 @@ def write_token_shards(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    doc_ids = [
-        doc_id
-        for data in _iter_batches(document_files, ["id"], settings.batch_size)
-        for doc_id in data["id"]
-    ]
-    splits = assign_splits(doc_ids, settings)
+    doc_ids: list[str] = []
+    doc_sources: list[str] = []
+    for data in _iter_batches(document_files, ["id", "source"], max(settings.batch_size, 4096)):
+        doc_ids += data["id"]
+        doc_sources += data["source"]
+    splits = assign_splits(doc_ids, settings, doc_sources)
+    del doc_ids, doc_sources
     writers = {split: _SplitWriter(split, out_dir, vocab_size, settings) for split in SPLITS}
     per_source: dict[str, Counter[str]] = {}
+    per_language: dict[str, Counter[str]] = {}
     histogram: Counter[int] = Counter()
-    eot = np.array([eot_id], dtype=np.int64)
     position = 0
-    columns = ["id", "text", "source"]
-    for data in _iter_batches(document_files, columns, settings.batch_size, with_bytes=True):
-        encodings = tokenizer.encode_batch(data["text"], add_special_tokens=False)
-        for doc_id, text, source, size, encoding in zip(
-            data["id"], data["text"], data["source"], data["bytes"], encodings, strict=True
+    columns = ["id", "text", "source", "language"]
+    for chunk, tokens, lengths in _encoded_chunks(
+        document_files, columns, tokenizer_path, settings
+    ):
+        ends = np.cumsum(lengths).tolist()
+        for doc_id, text, source, language, size, length, end in zip(
+            chunk["id"],
+            chunk["text"],
+            chunk["source"],
+            chunk["language"],
+            chunk["bytes"],
+            lengths.tolist(),
+            ends,
+            strict=True,
         ):
             split = splits[position]
             position += 1
-            tokens = np.concatenate([np.asarray(encoding.ids, dtype=np.int64), eot])
-            writers[split].add(tokens, doc_id, text)
+            document = tokens[end - length : end]
+            copies = (
+                1
+                if split == "val"
+                else mixture_copies(doc_id, settings.weight(source), settings.seed)
+            )
+            for _ in range(copies):
+                writers[split].add(document, doc_id, text)
             counts = per_source.setdefault(source, Counter())
-            counts[f"{split}_documents"] += 1
-            counts[f"{split}_tokens"] += tokens.size
-            counts["bytes"] += size
-            histogram[1 << max(0, int(tokens.size - 1).bit_length())] += 1
+            counts[f"{split}_documents"] += copies
+            counts[f"{split}_tokens"] += copies * length
+            if split == "train":
+                counts["mixture_documents"] += 1
+                counts["mixture_tokens"] += length
+            for group in (counts, per_language.setdefault(language or "und", Counter())):
+                group["documents"] += 1
+                group["bytes"] += size
+                group["text_tokens"] += length - 1
+            histogram[1 << max(0, (length - 1).bit_length())] += 1
     for writer in writers.values():
         writer.flush()
 
     shards = [shard for split in SPLITS for shard in writers[split].shards]
+    written_train = sum(counts["train_tokens"] for counts in per_source.values())
     return ShardStats(
         vocab_size=vocab_size,
         eot_id=eot_id,
         dtype=token_dtype(vocab_size).name,
+        tokenizer_sha256=_sha256_file(tokenizer_path),
         splits={
             split: {
                 "documents": sum(s["documents"] for s in writers[split].shards),
@@ -448,35 +699,84 @@ def write_token_shards(
         per_source={
             source: _source_summary(counts) for source, counts in sorted(per_source.items())
         },
+        per_language={
+            language: _text_summary(counts) for language, counts in sorted(per_language.items())
+        },
+        mixture={
+            source: _mixture_summary(counts, settings.weight(source), written_train)
+            for source, counts in sorted(per_source.items())
+        },
         document_length_histogram=dict(sorted(histogram.items())),
         shards=shards,
         samples=[sample for split in SPLITS for sample in writers[split].samples],
     )
 
 
-def _source_summary(counts: Counter[str]) -> dict[str, float]:
-    summary: dict[str, float] = {
-        key: counts[key]
-        for key in ("train_documents", "train_tokens", "val_documents", "val_tokens", "bytes")
-    }
-    text_tokens = sum(counts[f"{s}_tokens"] - counts[f"{s}_documents"] for s in SPLITS)
-    summary["bytes_per_token"] = counts["bytes"] / text_tokens if text_tokens else 0.0
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _text_summary(counts: Counter[str]) -> dict[str, float]:
+    summary: dict[str, float] = {key: counts[key] for key in ("documents", "bytes", "text_tokens")}
+    tokens = counts["text_tokens"]
+    summary["bytes_per_token"] = counts["bytes"] / tokens if tokens else 0.0
     return summary
 
 
-def verify_shards(out_dir: Path, tokenizer_path: Path, expected: dict[str, Any]) -> list[str]:
+def _source_summary(counts: Counter[str]) -> dict[str, float]:
+    splits = ("train_documents", "train_tokens", "val_documents", "val_tokens")
+    return {**{key: counts[key] for key in splits}, **_text_summary(counts)}
+
+
+def _mixture_summary(counts: Counter[str], weight: float, written_train: int) -> dict[str, float]:
+    tokens, written = counts["mixture_tokens"], counts["train_tokens"]
+    return {
+        "weight": weight,
+        "documents": counts["mixture_documents"],
+        "tokens": tokens,
+        "written_documents": counts["train_documents"],
+        "written_tokens": written,
+        "effective_weight": written / tokens if tokens else 0.0,
+        "share": written / written_train if written_train else 0.0,
+    }
+
+
+def verify_shards(
+    out_dir: Path,
+    tokenizer_path: Path,
+    expected: dict[str, Any],
+    file_sizes: dict[str, int] | None = None,
+) -> list[str]:
     """Problems found in a shard directory, compared with ``ShardStats.to_counts()``.
 
-    Checks each listed shard's header against its file size and the expected counts, its index,
-    that documents end (and only end) with the end-of-document token, that no id is outside the
-    vocabulary, that no unlisted shard lies beside them, that split totals add up, and that the
-    sampled documents decode back to their text. An empty list means all is well.
+    Checks that the tokenizer is the one the shards were written with (when the stats name its
+    sha256), each listed shard's size against ``file_sizes`` (a manifest's, when given), its
+    header against its file size and the expected counts, its index, that documents end (and
+    only end) with the end-of-document token, that no id is outside the vocabulary, that no
+    unlisted shard lies beside them, that split totals add up, and that the sampled documents
+    decode back to their text. Each problem starts with the file it is about; an empty list
+    means all is well.
     """
     out_dir = Path(out_dir)
+    tokenizer_path = Path(tokenizer_path)
     tokenizer = load_tokenizer(tokenizer_path)
     eot_id = tokenizer.token_to_id(END_OF_TEXT)
     vocab_size = tokenizer.get_vocab_size()
     problems: list[str] = []
+    expected_sha256 = expected.get("tokenizer_sha256")
+    if expected_sha256 and _sha256_file(tokenizer_path) != expected_sha256:
+        problems.append(
+            f"{tokenizer_path.name}: sha256 differs from the tokenizer the shards were written "
+            f"with ({expected_sha256})"
+        )
+    for name, size in sorted((file_sizes or {}).items()):
+        path = out_dir / name
+        if path.is_file() and path.stat().st_size != size:
+            problems.append(f"{name}: {path.stat().st_size} bytes, the manifest says {size}")
     listed = {shard["file"] for shard in expected.get("shards", [])}
     unlisted = sorted(p.name for p in out_dir.glob("*.bin") if p.name not in listed)
     problems += [f"{name}: shard not listed in the stats" for name in unlisted]
@@ -524,7 +824,8 @@ def _check_shard(path: Path, shard: dict[str, Any], eot_id: int, vocab_size: int
         header = read_header(path)
         offsets = read_document_offsets(path)
     except (ShardFormatError, OSError) as error:
-        return [str(error)]
+        # The caller names the file: drop the folder from the error's own copy of the path.
+        return [str(error).replace(f"{path.parent}{os.sep}", "").removeprefix(f"{path.name}: ")]
     problems = []
     if header.n_tokens != shard["tokens"] or header.n_documents != shard["documents"]:
         problems.append(

@@ -1,9 +1,11 @@
 """training_plan and model_checkpoint: size the model by Chinchilla, then train it."""
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -13,12 +15,12 @@ from assets.tokens import shard_files
 from model.gpt import PRESETS
 from model.scaling import compute_budget, plan_training
 from model.shards import read_header
-from model.train import CHECKPOINT_NAME, SUMMARY_NAME
+from model.train import CHECKPOINT_NAME, METRICS_NAME, SUMMARY_NAME, read_metrics
 from pipelines.pipes_train import CONFIG_ENV
 from pipelines.resources import DataRoot
 from pipelines.storage import Manifest
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 PLAN_FILE = "plan.json"
 GIB = 2**30
 
@@ -51,7 +53,25 @@ class ModelCheckpointConfig(dg.Config):
     eval_interval: int = 100
     device: str = Field(default="auto", description="auto | cpu | cuda")
     compile: bool = False
-    nproc_per_node: int = Field(default=1, description=">1 launches torchrun with DDP.")
+    nproc_per_node: int = Field(default=1, description=">1 launches torchrun.")
+    parallelism: str = Field(
+        default="ddp",
+        description=(
+            "With several processes: ddp (replicas), fsdp (sharded parameters, for models that "
+            "do not fit one GPU) or pipeline (one stage of blocks per process)."
+        ),
+    )
+    activation_checkpointing: bool = Field(
+        default=False, description="Recompute block activations in backward to save memory."
+    )
+    checkpoint_interval: int = Field(
+        default=50,
+        description="Steps between checkpoints; a killed run resumes from the last one.",
+    )
+    num_threads: int | None = Field(
+        default=None,
+        description="CPU threads per process; None: the available cores shared among processes.",
+    )
     seed: int = 1337
 
 
@@ -155,13 +175,48 @@ def model_checkpoint(
             )
             messages = invocation.get_custom_messages()
             summary = messages[-1] if messages else {}
-            for name in (CHECKPOINT_NAME, SUMMARY_NAME):
+            for name in (CHECKPOINT_NAME, SUMMARY_NAME, METRICS_NAME):
                 shutil.copy2(work_dir / name, staging.dir / name)
             staging.counts.update(
                 {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
             )
             shutil.rmtree(work_dir, ignore_errors=True)
-    return report(context, staging)
+    return report(context, staging, loss_curve_metadata(published_metrics(staging.result)))
+
+
+def published_metrics(manifest: Manifest) -> list[dict[str, Any]]:
+    """The train/eval events saved with a version (none for a remote data root or a version
+    published before metrics were kept)."""
+    if METRICS_NAME not in manifest.files:
+        return []
+    try:
+        return read_metrics(manifest.local_path(METRICS_NAME))
+    except ValueError:  # not on a local filesystem
+        return []
+
+
+def loss_curve_metadata(metrics: list[dict[str, Any]], rows: int = 8) -> dict[str, Any]:
+    """The loss curve for the UI: the full train/val series as JSON, and a markdown table of
+    about `rows` evenly spaced steps (with the validation loss where one was measured)."""
+    train = {e["step"]: e["loss"] for e in metrics if e["event"] == "train"}
+    val = {e["step"]: e["val_loss"] for e in metrics if e["event"] == "eval"}
+    if not train:
+        return {}
+    steps = sorted(train)
+    stride = max(1, len(steps) // rows)
+    shown = sorted({*steps[::stride], steps[-1]})
+    table = ["| step | train loss | val loss |", "|---:|---:|---:|"]
+    for step in shown:
+        val_cell = f"{val[step]:.4f}" if step in val else ""
+        table.append(f"| {step} | {train[step]:.4f} | {val_cell} |")
+    series = {
+        "train": [{"step": s, "loss": train[s]} for s in steps],
+        "val": [{"step": s, "loss": val[s]} for s in sorted(val)],
+    }
+    return {
+        "loss_curve": dg.MetadataValue.md("\n".join(table)),
+        "loss_series": dg.MetadataValue.json(series),
+    }
 
 
 def build_train_config(
@@ -185,8 +240,22 @@ def build_train_config(
         "device": config.device,
         "compile": config.compile,
         "seed": config.seed,
+        "parallelism": config.parallelism,
+        "activation_checkpointing": config.activation_checkpointing,
+        "checkpoint_interval": config.checkpoint_interval,
+        "num_threads": config.num_threads or cpu_threads_per_process(config.nproc_per_node),
         "resume": True,
     }
+
+
+def cpu_threads_per_process(nproc_per_node: int) -> int:
+    """The cores this process may use, shared among the training processes (at least one).
+
+    More threads than cores makes torch's OpenMP workers spin-wait on each other (see
+    model.train.TrainConfig.num_threads); on GPU the setting only affects host-side work.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, nproc_per_node))
 
 
 def training_command(nproc_per_node: int) -> list[str]:

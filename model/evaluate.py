@@ -179,3 +179,52 @@ def sample_continuations(
     finally:
         model.train(was_training)
     return continuations
+
+
+@torch.no_grad()
+def evaluate_token_stream(
+    model: GPT,
+    tokens: np.ndarray,
+    batch_size: int,
+    token_byte_lengths: np.ndarray | None = None,
+    max_windows: int | None = None,
+) -> dict[str, float]:
+    """:func:`evaluate_lm` over one in-memory token stream, such as the validation documents
+    of one source laid end to end: the same non-overlapping windows of the model's block size,
+    the first max_windows of them."""
+    block_size = model.config.block_size
+    device = next(model.parameters()).device
+    starts = list(range(0, max(tokens.size - 1, 0), block_size))[:max_windows]
+    nll, n_tokens, n_bytes = 0.0, 0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        for first in range(0, len(starts), batch_size):
+            x = torch.zeros((len(starts[first : first + batch_size]), block_size), dtype=torch.long)
+            y = torch.full_like(x, -1)
+            for row, start in enumerate(starts[first : first + batch_size]):
+                length = min(block_size, tokens.size - 1 - start)
+                x[row, :length] = torch.from_numpy(tokens[start : start + length].astype(np.int64))
+                y[row, :length] = torch.from_numpy(
+                    tokens[start + 1 : start + 1 + length].astype(np.int64)
+                )
+            nll += float(batch_nll(model, x.to(device), y.to(device)))
+            targets = y[y != -1]
+            n_tokens += targets.numel()
+            if token_byte_lengths is not None:
+                n_bytes += int(token_byte_lengths[targets.numpy()].sum())
+    finally:
+        model.train(was_training)
+    if n_tokens == 0:
+        raise ValueError("no tokens to evaluate: the stream needs at least two tokens")
+    loss = nll / n_tokens
+    result: dict[str, float] = {
+        "loss": loss,
+        "perplexity": math.exp(loss),
+        "tokens": n_tokens,
+        "nll": nll,
+    }
+    if token_byte_lengths is not None:
+        result["bytes"] = n_bytes
+        result["bits_per_byte"] = nll / math.log(2) / n_bytes if n_bytes else math.nan
+    return result

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,17 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
+    """One pre-norm transformer layer.
+
+    With ``checkpoint_activations`` set (see model.parallel.set_activation_checkpointing) the
+    block keeps only its input during training and recomputes its activations in the backward
+    pass: less memory for one more forward. A flag rather than a wrapper module, so parameter
+    names, and therefore checkpoints, stay the same either way.
+    """
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
+        self.checkpoint_activations = False
         self.attn_norm = nn.RMSNorm(config.n_embd, eps=config.norm_eps)
         self.attn = CausalSelfAttention(config)
         self.mlp_norm = nn.RMSNorm(config.n_embd, eps=config.norm_eps)
@@ -149,6 +159,13 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        if self.checkpoint_activations and self.training and torch.is_grad_enabled():
+            # Non-reentrant: works with inputs that need no grad, and replays the RNG state,
+            # so dropout masks match in the recomputation.
+            return checkpoint(self._forward, x, cos, sin, use_reentrant=False)
+        return self._forward(x, cos, sin)
+
+    def _forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.attn_norm(x), cos, sin))
         return x + self.dropout(self.mlp(self.mlp_norm(x)))
 
@@ -229,13 +246,7 @@ class GPT(nn.Module):
         device_type: str = "cpu",
     ) -> torch.optim.AdamW:
         """AdamW that decays matrices (embeddings, projections) but not norm gains."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
-        fused = device_type == "cuda" and torch.cuda.is_available()
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)
+        return configure_adamw(self, weight_decay, lr, betas, device_type)
 
     @torch.no_grad()
     def generate(
@@ -265,3 +276,21 @@ class GPT(nn.Module):
                 next_token = torch.multinomial(probs, num_samples=1, generator=generator)
             idx = torch.cat([idx, next_token], dim=1)
         return idx
+
+
+def configure_adamw(
+    module: nn.Module,
+    weight_decay: float,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.95),
+    device_type: str = "cpu",
+) -> torch.optim.AdamW:
+    """AdamW over a module's parameters (a GPT, or one pipeline stage of it) that decays
+    matrices (embeddings, projections) but not norm gains."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    fused = device_type == "cuda" and torch.cuda.is_available()
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused)

@@ -3,6 +3,8 @@
     python -m model.train --config cfg.json
     torchrun --nproc_per_node=8 -m model.train --config cfg.json
 
+Under torchrun, "parallelism" picks DDP, FSDP or pipeline stages (see model.parallel).
+
 The config is a JSON object of TrainConfig fields. Every log event is printed as one JSON line
 on stdout (rank 0 only), and the run's summary is written to <out_dir>/summary.json. The latest
 checkpoint is <out_dir>/checkpoint.pt; with "resume": true a run continues from it and reaches
@@ -25,15 +27,24 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from model.data import TokenBatches, iter_eval_windows
-from model.evaluate import batch_nll
-from model.gpt import GPT, GPTConfig, preset
+from model.gpt import GPT, GPTConfig, configure_adamw, preset
+from model.parallel import (
+    PARALLELISMS,
+    PIPELINE_SCHEDULES,
+    Strategy,
+    make_strategy,
+    set_activation_checkpointing,
+)
 from model.shards import read_header
 
 CHECKPOINT_NAME = "checkpoint.pt"
 SUMMARY_NAME = "summary.json"
+# One JSON line per train and eval event, for loss curves; a resumed run first drops the lines
+# past its checkpoint, so the file reads as one uninterrupted run.
+METRICS_NAME = "metrics.jsonl"
+METRIC_EVENTS = ("train", "eval")
 SCHEDULES = ("cosine", "wsd")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Dense bf16/fp16 tensor-core peaks (FLOP/s) for MFU, matched against the CUDA device name in
@@ -94,6 +105,15 @@ class TrainConfig:
     # torch intra-op threads; None keeps torch's default. On a small shared CPU, 1 avoids
     # OpenMP threads spin-waiting on each other, which can slow tiny models down many times.
     num_threads: int | None = None
+    # How several processes share the work (ignored in one process): "ddp" replicates the
+    # model, "fsdp" shards parameters, gradients and optimizer state, "pipeline" splits the
+    # blocks into one stage per process.
+    parallelism: str = "ddp"
+    # Recompute each block's activations in the backward pass instead of storing them.
+    activation_checkpointing: bool = False
+    pipeline_schedule: str = "1f1b"  # gpipe | 1f1b
+    # Micro-batches each batch is cut into for the pipeline; None: one per sequence.
+    pipeline_microbatches: int | None = None
 
     def __post_init__(self) -> None:
         if not self.train_shards:
@@ -106,6 +126,20 @@ class TrainConfig:
             raise ValueError(f"dtype {self.dtype!r} is not 'auto' or one of {sorted(DTYPES)}")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("batch_size and grad_accum must be at least 1")
+        if self.parallelism not in PARALLELISMS:
+            raise ValueError(f"parallelism {self.parallelism!r} is not one of {PARALLELISMS}")
+        if self.pipeline_schedule not in PIPELINE_SCHEDULES:
+            raise ValueError(
+                f"pipeline_schedule {self.pipeline_schedule!r} is not one of "
+                f"{sorted(PIPELINE_SCHEDULES)}"
+            )
+        if self.pipeline_microbatches is not None and (
+            self.pipeline_microbatches < 1 or self.batch_size % self.pipeline_microbatches
+        ):
+            raise ValueError(
+                f"pipeline_microbatches {self.pipeline_microbatches} must divide "
+                f"batch_size {self.batch_size}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -252,43 +286,15 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-@torch.no_grad()
-def _validation_loss(
-    model: GPT,
-    config: TrainConfig,
-    block_size: int,
-    device: torch.device,
-    dtype: torch.dtype,
-    dist_info: _Dist,
-) -> float:
-    """Mean loss over the first eval_batches batches of validation windows, split over ranks."""
-    model.eval()
-    totals = torch.zeros(2, dtype=torch.float64, device=device)
-    windows = iter_eval_windows(
-        config.val_shards, block_size, config.batch_size, config.eval_batches * config.batch_size
-    )
-    for i, (x, y) in enumerate(windows):
-        if i % dist_info.world_size != dist_info.rank:
-            continue
-        x, y = x.to(device), y.to(device)
-        totals[0] += batch_nll(model, x, y, dtype).double()
-        totals[1] += (y != -1).sum()
-    if dist_info.enabled:
-        dist.all_reduce(totals)
-    model.train()
-    if totals[1] == 0:
-        raise ValueError(f"no validation tokens to score in {config.val_shards}")
-    return float(totals[0] / totals[1])
-
-
 def train(config: TrainConfig, on_log: LogFn | None = None) -> dict[str, Any]:
     """Run training as configured; return the summary (also written to summary.json).
 
     on_log receives every log event (dicts with an "event" key: start, train, eval, checkpoint,
     done) and is only called on rank 0.
     """
+    # A caller that set up the process group itself keeps it; one made here is torn down here.
+    owns_group = not dist.is_initialized()
     dist_info = _init_distributed(config.device)
-    owns_group = dist_info.enabled
     try:
         return _train(config, on_log, dist_info)
     finally:
@@ -306,8 +312,15 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+    metrics_path = Path(config.out_dir) / METRICS_NAME
+
     def log(event: dict[str, Any]) -> None:
-        if dist_info.is_main and on_log is not None:
+        if not dist_info.is_main:
+            return
+        if event["event"] in METRIC_EVENTS:
+            with open(metrics_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(event) + "\n")
+        if on_log is not None:
             on_log(event)
 
     out_dir = Path(config.out_dir)
@@ -318,10 +331,13 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
     shard_vocab = max(read_header(Path(p)).vocab_size for p in config.train_shards)
     model_config = _model_config(config, shard_vocab)
     block_size = model_config.block_size
+    # Pipeline stages all read the same batches: the whole world is one data-parallel replica.
+    pipelined = dist_info.enabled and config.parallelism == "pipeline"
+    data_rank, data_world = (0, 1) if pipelined else (dist_info.rank, dist_info.world_size)
     batches = TokenBatches(
-        config.train_shards, block_size, config.batch_size, seed=config.seed, rank=dist_info.rank
+        config.train_shards, block_size, config.batch_size, seed=config.seed, rank=data_rank
     )
-    tokens_per_step = config.batch_size * block_size * config.grad_accum * dist_info.world_size
+    tokens_per_step = config.batch_size * block_size * config.grad_accum * data_world
     total_steps = min(
         config.max_steps if config.max_steps is not None else math.inf,
         math.ceil(config.max_tokens / tokens_per_step)
@@ -329,58 +345,75 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
         else math.inf,
     )
 
+    # Every rank builds the whole model from the same seed (so replicas and stages start
+    # identical), loads the checkpoint into it, and only then is it wrapped, sharded or split.
     torch.manual_seed(config.seed)
     raw_model = GPT(model_config).to(device)
-    optimizer = raw_model.configure_optimizer(
-        config.weight_decay, config.lr, (config.beta1, config.beta2), device.type
-    )
+    set_activation_checkpointing(raw_model, config.activation_checkpointing)
+    n_params = raw_model.num_params()
+    n_params_non_embedding = raw_model.num_params(non_embedding=True)
+    flops_per_token = raw_model.estimate_flops_per_token()
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     step = 0
     train_loss: float | None = None
     val_loss: float | None = None
     resumed_from: int | None = None
+    checkpoint_state: dict[str, Any] | None = None
     if config.resume and checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if checkpoint["model_config"] != model_config.to_dict():
+        checkpoint_state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if checkpoint_state["model_config"] != model_config.to_dict():
             raise ValueError(
-                f"{checkpoint_path} holds a different model ({checkpoint['model_config']}) "
-                f"than this config asks for ({model_config.to_dict()})"
+                f"{checkpoint_path} holds a different model "
+                f"({checkpoint_state['model_config']}) than this config asks for "
+                f"({model_config.to_dict()})"
             )
-        raw_model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        step = resumed_from = checkpoint["step"]
-        train_loss, val_loss = checkpoint["train_loss"], checkpoint["val_loss"]
+        raw_model.load_state_dict(checkpoint_state["model"])
+
+    strategy: Strategy = make_strategy(
+        config.parallelism,
+        raw_model,
+        device,
+        dtype,
+        dist_info.rank,
+        dist_info.world_size,
+        compile=config.compile,
+        pipeline_microbatches=config.pipeline_microbatches or config.batch_size,
+        pipeline_schedule=config.pipeline_schedule,
+    )
+    optimizer = configure_adamw(
+        strategy.optimized,
+        config.weight_decay,
+        config.lr,
+        (config.beta1, config.beta2),
+        device.type,
+    )
+    if checkpoint_state is not None:
+        strategy.load_optimizer_state(optimizer, checkpoint_state["optimizer"])
+        scaler.load_state_dict(checkpoint_state["scaler"])
+        step = resumed_from = checkpoint_state["step"]
+        train_loss, val_loss = checkpoint_state["train_loss"], checkpoint_state["val_loss"]
         if dist_info.is_main:
-            _set_rng_state(checkpoint["rng"], device)
+            _set_rng_state(checkpoint_state["rng"], device)
         else:
             torch.manual_seed(config.seed + dist_info.rank + step)
+        checkpoint_state = None
     elif dist_info.rank:
         torch.manual_seed(config.seed + dist_info.rank)
-
-    model: torch.nn.Module = raw_model
-    if config.compile:
-        model = torch.compile(model)
-    if dist_info.enabled:
-        model = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    autocast = (
-        torch.autocast(device.type, dtype=dtype)
-        if dtype != torch.float32
-        else contextlib.nullcontext()
-    )
-    flops_per_token = raw_model.estimate_flops_per_token()
     peak_flops = _peak_flops(config, device, dtype)
+    if dist_info.is_main:
+        kept = [e for e in read_metrics(metrics_path) if e["step"] <= step]
+        _write_text(metrics_path, "".join(json.dumps(e) + "\n" for e in kept))
 
     def checkpoint(at_step: int) -> None:
+        # Gathering the full state is a collective under FSDP and pipelining: all ranks call.
+        model_state, optimizer_state = strategy.state_dicts(optimizer)
         if dist_info.is_main:
             save_checkpoint(
                 checkpoint_path,
                 {
-                    "model": raw_model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
+                    "model": model_state,
+                    "optimizer": optimizer_state,
                     "scaler": scaler.state_dict(),
                     "step": at_step,
                     "tokens": at_step * tokens_per_step,
@@ -394,7 +427,13 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
             log({"event": "checkpoint", "step": at_step, "path": str(checkpoint_path)})
 
     def evaluate(at_step: int) -> float:
-        loss = _validation_loss(raw_model, config, block_size, device, dtype, dist_info)
+        windows = iter_eval_windows(
+            config.val_shards,
+            block_size,
+            config.batch_size,
+            config.eval_batches * config.batch_size,
+        )
+        loss = strategy.validation_loss(windows)
         log({"event": "eval", "step": at_step, "val_loss": loss})
         return loss
 
@@ -409,12 +448,13 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
             "step": step,
             "total_steps": total_steps,
             "tokens_per_step": tokens_per_step,
-            "n_params": raw_model.num_params(),
-            "n_params_non_embedding": raw_model.num_params(non_embedding=True),
+            "n_params": n_params,
+            "n_params_non_embedding": n_params_non_embedding,
             "model_config": model_config.to_dict(),
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
             "world_size": dist_info.world_size,
+            "parallelism": config.parallelism if dist_info.enabled else "none",
             "resumed_from": resumed_from,
             "skipped_shards": [str(p) for p in batches.skipped],
         }
@@ -423,7 +463,8 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
     run_time = 0.0
     stopped_by = "max_steps"
     evaluated_at = -1
-    model.train()
+    raw_model.train()
+    strategy.module.train()
     while step < total_steps:
         if (
             config.time_budget_s is not None
@@ -449,31 +490,15 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
             last_micro = micro == config.grad_accum - 1
-            # Gradients are all-reduced once per optimizer step, not once per micro-batch.
-            sync = (
-                model.no_sync()
-                if dist_info.enabled and not last_micro
-                else contextlib.nullcontext()
-            )
-            with sync:
-                with autocast:
-                    _, loss = model(x, y)
-                scaler.scale(loss / config.grad_accum).backward()
-            loss_sum += loss.detach().float()
-        if dist_info.enabled:
-            dist.all_reduce(loss_sum)  # gloo has no AVG
-        step_loss = loss_sum.item() / (config.grad_accum * dist_info.world_size)
+            loss_sum += strategy.forward_backward(x, y, config.grad_accum, last_micro, scaler)
+        step_loss = strategy.reduce_loss(loss_sum) / config.grad_accum
         if not math.isfinite(step_loss):
             raise NonFiniteLossError(
                 f"training loss is {step_loss} at step {step + 1} (lr {lr:.3g}); "
                 f"last good checkpoint: {checkpoint_path if checkpoint_path.exists() else 'none'}"
             )
         scaler.unscale_(optimizer)
-        grad_norm = (
-            float(torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.grad_clip))
-            if config.grad_clip > 0
-            else None
-        )
+        grad_norm = strategy.clip_grad_norm(config.grad_clip) if config.grad_clip > 0 else None
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
@@ -517,11 +542,13 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
         "tokens_per_s": tokens_per_s,
         "mfu": mfu(tokens_per_s) if tokens_per_s else None,
         "checkpoint": str(checkpoint_path),
-        "n_params": raw_model.num_params(),
+        "n_params": n_params,
         "model_config": model_config.to_dict(),
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
         "world_size": dist_info.world_size,
+        "parallelism": config.parallelism if dist_info.enabled else "none",
+        "activation_checkpointing": config.activation_checkpointing,
         "stopped_by": stopped_by,
         "elapsed_s": time.perf_counter() - started,
     }
@@ -531,9 +558,28 @@ def _train(config: TrainConfig, on_log: LogFn | None, dist_info: _Dist) -> dict[
     return summary
 
 
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The train and eval events of a run's metrics.jsonl (none if it does not exist).
+
+    A line cut short by a kill mid-write is skipped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            events.append(json.loads(line))
+    return events
+
+
 def _write_json(path: Path, value: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

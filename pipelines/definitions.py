@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import commoncrawl, corpus, evaluation, tokens, training, web_documents
+from assets import (
+    arxiv,
+    commoncrawl,
+    corpus,
+    evaluation,
+    github,
+    gutenberg,
+    tokens,
+    training,
+    web_documents,
+)
 from pipelines.manifest_io import ManifestIOManager
 from pipelines.resources import DataRoot, DatatroveExecutor, SourcesProfile
 
-ASSET_MODULES = [commoncrawl, web_documents, corpus, tokens, training, evaluation]
+ASSET_MODULES = [
+    commoncrawl,
+    web_documents,
+    github,
+    gutenberg,
+    arxiv,
+    corpus,
+    tokens,
+    training,
+    evaluation,
+]
 
 CRAWL_ASSETS = dg.AssetSelection.assets("commoncrawl_warcs", "web_documents")
 

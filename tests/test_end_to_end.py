@@ -13,6 +13,12 @@ from pipelines.resources import DataRoot, DatatroveExecutor, SourcesProfile
 
 CRAWLS = ["SAMPLE-WEBARCHIVES", "CC-MAIN-2014-35"]
 DOWNSTREAM = [
+    "gutenberg_books",
+    "book_documents",
+    "github_repositories",
+    "code_documents",
+    "arxiv_papers",
+    "paper_documents",
     "deduplicated_corpus",
     "tokenizer",
     "token_shards",
@@ -23,9 +29,18 @@ DOWNSTREAM = [
 CRAWL_RUN = {"ops": {"commoncrawl_warcs": {"config": {"max_files": 1}}}}
 MODEL_RUN = {
     "ops": {
+        "gutenberg_books": {"config": {"max_books": 2}},
+        "tokenizer": {"config": {"vocab_size": 2048}},
         "training_plan": {"config": {"hours": 0.004, "candidates": ["tiny"]}},
         "model_checkpoint": {"config": {"eval_interval": 0, "warmup_steps": 5}},
-        "evaluation_report": {"config": {"max_windows": 40, "max_new_tokens": 8}},
+        "evaluation_report": {
+            "config": {
+                "max_windows": 40,
+                "max_new_tokens": 8,
+                "task_max_items": 4,
+                "task_max_fewshot": 1,
+            }
+        },
     }
 }
 

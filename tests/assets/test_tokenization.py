@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
 import shutil
+import tarfile
+from dataclasses import replace
 from pathlib import Path
 
+import lxml.html
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,10 +22,13 @@ from assets.schema import DOCUMENT_SCHEMA
 from assets.tokenization import (
     END_OF_TEXT,
     PAD,
+    TRAINING_MANIFEST_FILE,
     ShardSettings,
     TokenizerSettings,
+    _unit_hash,
     assign_splits,
     load_tokenizer,
+    mixture_copies,
     train_tokenizer,
     verify_shards,
     write_token_shards,
@@ -175,7 +183,7 @@ def test_shards_round_trip_the_corpus_split_by_document(shards, corpus, tokenize
     out, stats, settings = shards
     tokenizer = load_tokenizer(tokenizer_dir / "tokenizer.json")
     rows = all_rows(corpus)
-    splits = assign_splits([r["id"] for r in rows], settings)
+    splits = assign_splits([r["id"] for r in rows], settings, [r["source"] for r in rows])
     expected = {
         split: [r for r, s in zip(rows, splits, strict=True) if s == split]
         for split in ("train", "val")
@@ -300,3 +308,190 @@ def test_verify_shards_catches_tampering(shards, tokenizer_dir: Path, tmp_path: 
     del tokens
     problems = verify_shards(missing_eot, tokenizer_path, expected)
     assert any("does not end with the end-of-document token" in p for p in problems)
+
+
+# Multilingual text, code, transformers, stratification and mixture -----------------------------
+
+
+def finnish_text(corpus_dir: Path) -> str:
+    """Kalevala, served as ISO-8859-1: read as Latin-1, not as UTF-8 with replacements."""
+    raw = (corpus_dir / "gutenberg" / "texts" / "pg7000-8.txt").read_bytes()
+    text = raw.decode("iso-8859-1")
+    return "\r\n\r\n".join(text.split("\r\n\r\n")[40:200])
+
+
+def chinese_text(corpus_dir: Path) -> str:
+    """The visible text of a Xinhua news page from the trafilatura evaluation set."""
+    page = corpus_dir / "html" / "trafilatura-eval" / "eval" / "xinhuanet.com.c_1125597921.html"
+    return lxml.html.fromstring(page.read_bytes().decode("utf-8")).text_content()
+
+
+def code_files(corpus_dir: Path) -> dict[str, str]:
+    tarball = corpus_dir / "github" / "tarball" / "lukasschwab-arxiv.py-93315e7.tar.gz"
+    with tarfile.open(tarball) as archive:
+        return {
+            member.name: archive.extractfile(member).read().decode("utf-8")
+            for member in archive.getmembers()
+            if member.isfile() and member.name.endswith(".py")
+        }
+
+
+@pytest.fixture(scope="module")
+def multilingual(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    rows = [
+        {**row(f"kalevala#{i}", text, "books"), "language": "fi"}
+        for i, text in enumerate(chunk_book(finnish_text(corpus_dir), paragraphs=10))
+    ]
+    rows.append({**row("xinhua", chinese_text(corpus_dir), "web"), "language": "zh"})
+    rows += [
+        {**row(name, text, "code"), "language": "python"}
+        for name, text in code_files(corpus_dir).items()
+    ]
+    return rows
+
+
+def test_multilingual_documents_and_code_round_trip(
+    multilingual: list[dict], tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    finnish = multilingual[0]["text"]
+    assert "ä" in finnish and "Ã" not in finnish, "Latin-1 decoded as Latin-1"
+    chinese = next(r["text"] for r in multilingual if r["language"] == "zh")
+    assert len(re.findall(r"[\u4e00-\u9fff]", chinese)) > 500
+    assert any("def " in r["text"] for r in multilingual if r["source"] == "code")
+
+    # An English/German tokenizer: Finnish, Chinese and code still round-trip through bytes.
+    tokenizer = load_tokenizer(tokenizer_dir / "tokenizer.json")
+    for r in multilingual:
+        assert tokenizer.decode(tokenizer.encode(r["text"]).ids) == r["text"], r["id"]
+
+    # Through the shards, encoded by a pool of two processes: the same bytes as in-process.
+    path = write_rows(tmp_path / "multi.parquet", multilingual)
+    settings = ShardSettings(val_fraction=0.2, max_tokens_per_shard=50_000, batch_size=16)
+    pooled = write_token_shards(
+        [path], tokenizer_dir / "tokenizer.json", tmp_path / "pool", replace(settings, workers=2)
+    )
+    serial = write_token_shards(
+        [path], tokenizer_dir / "tokenizer.json", tmp_path / "one", settings
+    )
+    assert pooled == serial
+    for shard in serial.shards:
+        for name in (shard["file"], shard["file"] + ".idx"):
+            assert (tmp_path / "pool" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    decoded = sorted(
+        text
+        for shard in serial.shards
+        for text in decoded_documents(tokenizer, tmp_path / "one" / shard["file"], serial.eot_id)
+    )
+    assert decoded == sorted(r["text"] for r in multilingual)
+    assert set(serial.per_language) == {"fi", "zh", "python"}
+    # Chinese characters take three UTF-8 bytes and this tokenizer has few merges for them.
+    per_language = serial.per_language
+    assert per_language["zh"]["bytes_per_token"] < per_language["python"]["bytes_per_token"]
+    assert (
+        verify_shards(tmp_path / "pool", tokenizer_dir / "tokenizer.json", pooled.to_counts()) == []
+    )
+
+
+def test_tokenizer_folder_loads_in_transformers(tokenizer_dir: Path, multilingual) -> None:
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    direct = PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_dir / "tokenizer.json"), eos_token=END_OF_TEXT, pad_token=PAD
+    )
+    auto = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    assert isinstance(auto, PreTrainedTokenizerFast)
+    for hf in (direct, auto):
+        assert (hf.eos_token_id, hf.pad_token_id) == (0, 1)
+        assert len(hf) == VOCAB
+    assert auto.bos_token_id == 0
+    ours = load_tokenizer(tokenizer_dir / "tokenizer.json")
+    for r in multilingual[:3] + multilingual[-2:]:
+        ids = auto(r["text"])["input_ids"]
+        assert ids == ours.encode(r["text"]).ids
+        assert auto.decode(ids) == r["text"]
+    batch = auto(["a short one", "a somewhat longer second text"], padding=True)
+    assert batch["input_ids"][0][-1] == 1 and batch["attention_mask"][0][-1] == 0
+
+
+def test_validation_is_stratified_by_source() -> None:
+    settings = ShardSettings(val_fraction=0.05)
+    many = [f"web-{i}" for i in range(4000)]
+    # Three code documents whose hashes are all above the fraction: none would be held out
+    # without stratification.
+    few = [f"code-{i}" for i in range(200) if _unit_hash(0, f"code-{i}") > 0.05][:3]
+    one = ["paper-0"]
+    ids = [*many, *few, *one]
+    sources = ["web"] * len(many) + ["code"] * len(few) + ["papers"]
+    splits = assign_splits(ids, settings, sources)
+    by_source = {
+        s: [sp for sp, src in zip(splits, sources, strict=True) if src == s] for s in sources
+    }
+    assert by_source["code"].count("val") == 1 and by_source["code"].count("train") == 2
+    unstratified = assign_splits(ids, settings)
+    assert [sp for sp, src in zip(unstratified, sources, strict=True) if src == "code"] == [
+        "train"
+    ] * 3
+    assert 0.04 < by_source["web"].count("val") / len(many) < 0.06
+    assert by_source["papers"] == ["train"]
+
+    # Adding documents of another source changes nothing for the existing ones.
+    grown = assign_splits(
+        [*ids, *(f"book-{i}" for i in range(50))], settings, [*sources, *["books"] * 50]
+    )
+    assert grown[: len(ids)] == splits
+    assert "val" in grown[len(ids) :]
+
+
+def test_mixture_weights_repeat_and_drop_train_documents_deterministically(
+    corpus: list[Path], tokenizer_dir: Path, shards, tmp_path: Path
+) -> None:
+    _, plain, base = shards
+    weights = {"books": 2.5, "web": 0.5}
+    settings = replace(base, source_weights=weights)
+    stats = write_token_shards(corpus, tokenizer_dir / "tokenizer.json", tmp_path, settings)
+
+    rows = all_rows(corpus)
+    splits = assign_splits([r["id"] for r in rows], settings, [r["source"] for r in rows])
+    train = [r for r, s in zip(rows, splits, strict=True) if s == "train"]
+    copies = {r["id"]: mixture_copies(r["id"], weights[r["source"]], settings.seed) for r in train}
+    assert {copies[r["id"]] for r in train if r["source"] == "books"} == {2, 3}
+    assert {copies[r["id"]] for r in train if r["source"] == "web"} == {0, 1}
+
+    tokenizer = load_tokenizer(tokenizer_dir / "tokenizer.json")
+    written = [
+        text
+        for shard in stats.shards
+        if shard["split"] == "train"
+        for text in decoded_documents(tokenizer, tmp_path / shard["file"], stats.eot_id)
+    ]
+    assert written == [r["text"] for r in train for _ in range(copies[r["id"]])]
+    assert stats.splits["val"] == plain.splits["val"], "validation is never weighted"
+
+    for source, weight in weights.items():
+        mixture = stats.mixture[source]
+        assert mixture["weight"] == weight
+        assert mixture["tokens"] == plain.per_source[source]["train_tokens"]
+        assert mixture["written_tokens"] == stats.per_source[source]["train_tokens"]
+        assert mixture["effective_weight"] == mixture["written_tokens"] / mixture["tokens"]
+        assert math.floor(weight) < mixture["effective_weight"] < math.ceil(weight)
+    assert stats.mixture["books"]["share"] + stats.mixture["web"]["share"] == pytest.approx(1.0)
+    assert plain.mixture["books"]["effective_weight"] == 1.0
+    assert verify_shards(tmp_path, tokenizer_dir / "tokenizer.json", stats.to_counts()) == []
+    fractions = [mixture_copies(f"doc-{i}", 0.3, 0) for i in range(5000)]
+    assert 0.27 < sum(fractions) / 5000 < 0.33
+
+
+def test_training_manifest_and_hf_files(tokenizer_dir: Path, corpus: list[Path]) -> None:
+    manifest = json.loads((tokenizer_dir / TRAINING_MANIFEST_FILE).read_text())
+    assert manifest["settings"]["vocab_size"] == VOCAB and manifest["corpus_version"] is None
+    assert manifest["sources"]["books"]["sampled_documents"] > 0
+    again = train_tokenizer(
+        corpus, tokenizer_dir.parent / "again", TokenizerSettings(vocab_size=VOCAB, seed=1)
+    )
+    assert again.sample_sha256 == manifest["sample_sha256"], "full sample: same documents"
+    capped = train_tokenizer(
+        corpus,
+        tokenizer_dir.parent / "capped",
+        TokenizerSettings(vocab_size=512, sample_bytes=100_000),
+    )
+    assert capped.sample_sha256 != manifest["sample_sha256"]

@@ -14,6 +14,12 @@ from tests.conftest import REPO_ROOT
 EXPECTED_ASSETS = {
     "commoncrawl_warcs",
     "web_documents",
+    "arxiv_papers",
+    "gutenberg_books",
+    "book_documents",
+    "github_repositories",
+    "code_documents",
+    "paper_documents",
     "deduplicated_corpus",
     "tokenizer",
     "token_shards",

@@ -4,6 +4,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,13 @@ import torch
 from model.evaluate import load_checkpoint
 from model.train import (
     CHECKPOINT_NAME,
+    METRICS_NAME,
     SUMMARY_NAME,
     NonFiniteLossError,
     TrainConfig,
     lr_at,
     main,
+    read_metrics,
     save_checkpoint,
     train,
 )
@@ -266,3 +269,40 @@ def test_ddp_under_torchrun_on_cpu(shards: tuple[Path, Path], tmp_path: Path) ->
     assert json.loads((tmp_path / "ddp" / SUMMARY_NAME).read_text())["world_size"] == 2
     assert math.isfinite(summary["val_loss"])
     assert (tmp_path / "ddp" / CHECKPOINT_NAME).exists()
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(
+    shards: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "killed"
+    config = make_config(
+        shards, out_dir, max_steps=400, checkpoint_interval=3, log_interval=1, eval_interval=2
+    )
+    config_path = tmp_path / "cfg.json"
+    config_path.write_text(json.dumps(config.to_dict()))
+    command = [sys.executable, "-m", "model.train", "--config", str(config_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if json.loads(line)["event"] == "checkpoint":
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL
+    saved = torch.load(out_dir / CHECKPOINT_NAME, weights_only=True)["step"]
+    assert saved == 3
+    # The killed run may have logged a few steps past its checkpoint before it died.
+    assert max(e["step"] for e in read_metrics(out_dir / METRICS_NAME)) >= saved
+
+    config_path.write_text(json.dumps({**config.to_dict(), "max_steps": 8}))
+    assert main(["--config", str(config_path), "--resume"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["resumed_from"] == saved
+    assert [e["step"] for e in events if e["event"] == "train"] == list(range(saved + 1, 9))
+    metrics = read_metrics(out_dir / METRICS_NAME)
+    assert [e["step"] for e in metrics if e["event"] == "train"] == list(range(1, 9))
+    assert [e["step"] for e in metrics if e["event"] == "eval"] == [2, 4, 6, 8]
