@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install sample test lint ui
+.PHONY: install sample test lint ui postgres sqlite
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,12 @@ test: lint
 	$(PY) -m pytest
 
 ui: install
-	$(VENV)/bin/dagster dev -w workspace.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1
 
+# Point DAGSTER_HOME at PostgreSQL (connection from DAGSTER_PG_HOST, _PORT, _USER, _PASSWORD,
+# _DB when Dagster starts), or back at embedded SQLite.
+postgres: install
+	$(PY) -m pipelines.dagster_storage $(DAGSTER_HOME) --postgres
+
+sqlite: install
+	$(PY) -m pipelines.dagster_storage $(DAGSTER_HOME)

@@ -9,27 +9,39 @@ crawls and segments, is the locator the service itself uses, and so can be writt
 document table as is.
 """
 
+import dataclasses
+import hashlib
 import json
 import logging
+import os
 import re
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 import dagster as dg
+from fsspec import AbstractFileSystem
 from pydantic import Field
+from warcio.archiveiterator import ArchiveIterator
 
 from assets.publishing import report
 from pipelines.http import FetchError, HttpClient, TooLargeError
 from pipelines.partitions import cc_crawl
 from pipelines.resources import DataRoot, SourcesProfile
-from pipelines.storage import Manifest
+from pipelines.storage import Manifest, sha256_file
 
 log = logging.getLogger(__name__)
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 
 KINDS = ("warc", "wat", "wet")
 _CRAWL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_STREAM_CHUNK = 1 << 16
+# Common Crawl truncates payloads at a few MiB; a record member inflating past this is refused.
+MAX_RECORD_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -46,11 +58,16 @@ class CrawlInfo:
 
 @dataclass(frozen=True)
 class FetchedFile:
+    """One stored file. ``records``: how many records it was cut to (None: the whole file);
+    ``reused_from``: the earlier version it was copied from (None: fetched now)."""
+
     path: Path
     url: str
     relative_path: str
     size: int
     sha256: str
+    records: int | None = None
+    reused_from: str | None = None
 
 
 def _check_crawl_id(crawl_id: str) -> None:
@@ -108,6 +125,166 @@ def list_warc_paths(data: HttpClient, crawl_id: str, kind: str = "warc") -> list
     return paths
 
 
+class PreviousFetch:
+    """Files of an earlier published version of the same crawl, reused instead of fetched.
+
+    Common Crawl never rewrites a published file, so a file at the same ``crawl-data/...``
+    path, cut at the same record limit, is the same file; its copy in the earlier version is
+    reused when it still has the sha256 and size recorded when it was published.
+    """
+
+    def __init__(self, fs: AbstractFileSystem, manifest: Manifest) -> None:
+        self.fs = fs
+        self.manifest = manifest
+        self.max_records = manifest.config.get("max_records_per_file")
+
+    def copy(self, relative: str, dest: Path, max_records: int | None) -> FetchedFile | None:
+        """``relative`` copied (hard-linked where the store is local) to ``dest``; None when
+        the earlier version does not hold it as wanted."""
+        entry = self.manifest.files.get(relative)
+        if entry is None or max_records != self.max_records:
+            return None
+        location = self.manifest.file_path(relative)
+        if not self.fs.exists(location):
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(self.manifest.local_path(relative), dest)
+        except (OSError, ValueError):  # another filesystem, or a remote store
+            self.fs.get_file(location, str(dest))
+        size, digest = dest.stat().st_size, sha256_file(dest)
+        if size != entry.get("size") or digest != entry.get("sha256"):
+            dest.unlink()
+            return None
+        records = next(
+            (
+                f.get("records")
+                for f in self.manifest.counts.get("files", [])
+                if f.get("relative_path") == relative
+            ),
+            None,
+        )
+        return FetchedFile(
+            path=dest,
+            url="",
+            relative_path=relative,
+            size=size,
+            sha256=digest,
+            records=records,
+            reused_from=self.manifest.version,
+        )
+
+
+def _gzip_members(stream: BinaryIO, max_member_bytes: int) -> Iterator[tuple[bytes, bytes]]:
+    """(compressed, decompressed) bytes of each gzip member of a stream, read as it comes.
+
+    Hand-written on zlib because the member boundaries are what matters here: ``gzip`` and
+    warcio hide them, and a record-limited file is made of the original members, byte for byte.
+    """
+    raw, out = bytearray(), bytearray()
+    inflater = zlib.decompressobj(wbits=31)
+    data = b""
+    while True:
+        if not data:
+            data = stream.read(_STREAM_CHUNK)
+            if not data:
+                break
+        out += inflater.decompress(data)
+        if len(out) > max_member_bytes:
+            raise ValueError(f"a gzip member inflates to more than {max_member_bytes} bytes")
+        if inflater.eof:
+            rest = inflater.unused_data
+            raw += data[: len(data) - len(rest)]
+            yield bytes(raw), bytes(out)
+            raw, out = bytearray(), bytearray()
+            inflater = zlib.decompressobj(wbits=31)
+            data = rest
+        else:
+            raw += data
+            data = b""
+    if raw:
+        raise ValueError("the file ends inside a gzip member")
+
+
+def fetch_warc_head(
+    data: HttpClient, relative: str, dest: Path, max_records: int, max_bytes: int | None = None
+) -> FetchedFile:
+    """The first ``max_records`` records (warcinfo included) of a member-per-record WARC file,
+    stored at ``dest`` as a gzipped WARC of exactly those gzip members, byte for byte.
+
+    The file is streamed and the connection dropped once enough records have come, so a
+    1 GB Common Crawl file costs only the bytes of its first records. A file that is not one
+    gzip member per record (as Common Crawl writes them) raises :class:`FetchError`.
+    """
+    if max_records < 1:
+        raise ValueError(f"max_records must be at least 1, got {max_records}")
+    url = data.url_for(relative)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    hasher, size, records = hashlib.sha256(), 0, 0
+    try:
+        with data.open_stream(url) as stream, part.open("wb") as out:
+            for member, content in _gzip_members(stream, MAX_RECORD_BYTES):
+                try:
+                    count = sum(1 for _ in ArchiveIterator(BytesIO(content)))
+                except Exception as error:  # warcio raises several kinds for a non-WARC body
+                    raise ValueError(f"gzip member {records + 1} is not a WARC record") from error
+                if count != 1:
+                    raise ValueError(
+                        f"gzip member {records + 1} holds {count} WARC records; a record limit "
+                        "needs one gzip member per record"
+                    )
+                size += len(member)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLargeError(url, max_bytes, None)
+                out.write(member)
+                hasher.update(member)
+                records += 1
+                if records == max_records:
+                    break
+    except (ValueError, zlib.error) as error:
+        part.unlink(missing_ok=True)
+        raise FetchError(f"GET {url}: {error}", url=url) from error
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    return FetchedFile(
+        path=dest,
+        url=url,
+        relative_path=relative,
+        size=size,
+        sha256=hasher.hexdigest(),
+        records=records,
+    )
+
+
+def _fetch_one(
+    data: HttpClient,
+    relative: str,
+    dest_dir: Path,
+    bound: int | None,
+    max_records: int | None,
+    previous: PreviousFetch | None,
+) -> FetchedFile:
+    url = data.url_for(relative)
+    dest = Path(dest_dir) / relative
+    reused = previous.copy(relative, dest, max_records) if previous else None
+    if reused is not None:
+        if bound is not None and reused.size > bound:
+            dest.unlink()
+            raise TooLargeError(url, bound, reused.size)
+        return dataclasses.replace(reused, url=url)
+    if max_records is not None:
+        return fetch_warc_head(data, relative, dest, max_records, bound)
+    result = data.download(url, dest, max_bytes=bound)
+    return FetchedFile(
+        path=result.path, url=url, relative_path=relative, size=result.size, sha256=result.sha256
+    )
+
+
 def fetch_warcs(
     data: HttpClient,
     crawl_id: str,
@@ -115,58 +292,110 @@ def fetch_warcs(
     *,
     max_files: int,
     max_bytes: int | None = None,
+    max_records: int | None = None,
+    kind: str = "warc",
+    max_concurrent: int = 2,
+    previous: PreviousFetch | None = None,
 ) -> list[FetchedFile]:
-    """Download the first ``max_files`` WARC files of a crawl to ``dest_dir/crawl-data/...``.
+    """Download the first ``max_files`` files of a crawl's ``kind`` listing to
+    ``dest_dir/crawl-data/...``, in listing order.
 
+    ``max_records`` keeps only the first records of each file (:func:`fetch_warc_head`).
     ``max_bytes`` bounds the total: the file that would go past it is not kept, and the fetch
-    ends with the files before it (an error if even the first one does not fit). A file that
-    still fails after the client's retries raises :class:`FetchError` naming its URL; an
-    interrupted file stays as ``.part`` and is resumed by the next call.
+    ends with the files before it (an error if even the first one does not fit). At most
+    ``max_concurrent`` files are fetched at once; the result does not depend on it. Files in
+    ``previous`` are reused, not fetched. A file that still fails after the client's retries
+    raises :class:`FetchError` naming its URL; an interrupted whole-file download stays as
+    ``.part`` and is resumed by the next call.
     """
-    if max_files < 1:
-        raise ValueError(f"max_files must be at least 1, got {max_files}")
-    paths = list_warc_paths(data, crawl_id, "warc")[:max_files]
-    fetched: list[FetchedFile] = []
-    used = 0
-    for number, relative in enumerate(paths, start=1):
-        url = data.url_for(relative)
-        remaining = None if max_bytes is None else max_bytes - used
-        try:
-            result = data.download(url, Path(dest_dir) / relative, max_bytes=remaining)
-        except TooLargeError as error:
-            if not fetched:
-                raise FetchError(
-                    f"{crawl_id}: the first WARC file {url} does not fit in max_bytes={max_bytes}"
-                    f" ({error})",
-                    url=url,
-                ) from error
-            log.info("%s: stopping before %s, max_bytes=%d reached", crawl_id, url, max_bytes)
-            break
-        except FetchError as error:
-            raise FetchError(
-                f"{crawl_id}: WARC file {number}/{len(paths)} failed: {error}",
-                url=url,
-                status=error.status,
-            ) from error
-        used += result.size
-        fetched.append(
-            FetchedFile(
-                path=result.path,
-                url=url,
-                relative_path=relative,
-                size=result.size,
-                sha256=result.sha256,
-            )
+    if max_files < 1 or max_concurrent < 1:
+        raise ValueError(
+            f"max_files and max_concurrent must be at least 1, got {max_files}, {max_concurrent}"
         )
+    paths = list_warc_paths(data, crawl_id, kind)[:max_files]
+    fetched: list[FetchedFile] = []
+    outcomes: dict[int, Future[FetchedFile]] = {}
+    used = 0
+    stopped = False
+    # Files complete out of order but are accepted in listing order, so the budget cuts at the
+    # same file whatever the concurrency. A download in flight is bounded by the budget left
+    # after the files accepted when it started, which is never less than its true allowance.
+    with ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="cc-fetch") as pool:
+        submitted = 0
+        while len(fetched) < len(paths) and not stopped:
+            while submitted < len(paths) and submitted - len(fetched) < max_concurrent:
+                bound = None if max_bytes is None else max_bytes - used
+                outcomes[submitted] = pool.submit(
+                    _fetch_one, data, paths[submitted], dest_dir, bound, max_records, previous
+                )
+                submitted += 1
+            number = len(fetched)
+            url = data.url_for(paths[number])
+            try:
+                result = outcomes.pop(number).result()
+            except TooLargeError as error:
+                _cancel(outcomes, dest_dir, paths)
+                if not fetched:
+                    raise FetchError(
+                        f"{crawl_id}: the first {kind} file {url} does not fit in "
+                        f"max_bytes={max_bytes} ({error})",
+                        url=url,
+                    ) from error
+                stopped = True
+            except FetchError as error:
+                _cancel(outcomes, dest_dir, paths)
+                raise FetchError(
+                    f"{crawl_id}: file {number + 1}/{len(paths)} failed: {error}",
+                    url=error.url,
+                    status=error.status,
+                ) from error
+            else:
+                if max_bytes is not None and used + result.size > max_bytes:
+                    result.path.unlink()
+                    _cancel(outcomes, dest_dir, paths)
+                    stopped = True
+                else:
+                    used += result.size
+                    fetched.append(result)
+            if stopped:
+                log.info("%s: stopping before %s, max_bytes=%s reached", crawl_id, url, max_bytes)
     return fetched
+
+
+def _cancel(outcomes: dict[int, Future[FetchedFile]], dest_dir: Path, paths: list[str]) -> None:
+    """Drop the downloads after a stop: cancel those not started, delete what others wrote."""
+    for number, outcome in outcomes.items():
+        if outcome.cancel():
+            continue
+        try:
+            outcome.result()
+        except Exception:  # its outcome no longer matters; only its file does
+            continue
+        (Path(dest_dir) / paths[number]).unlink(missing_ok=True)
+    outcomes.clear()
 
 
 class CommonCrawlConfig(dg.Config):
     """How much of a crawl to fetch: a small run stays small."""
 
-    max_files: int = Field(default=4, description="WARC files to take from the crawl's list.")
+    max_files: int = Field(default=4, description="Files to take from the crawl's list.")
     max_bytes_per_file: int | None = Field(
-        default=None, description="Refuse files larger than this many bytes."
+        default=None,
+        description="Byte budget for the files together: fetching ends before the file that "
+        "would go past it.",
+    )
+    max_records_per_file: int | None = Field(
+        default=None,
+        description="Keep only the first N records of each file (warcinfo included), streamed "
+        "and stored as a gzipped WARC of just those records; null keeps whole files.",
+    )
+    kind: Literal["warc", "wet"] = Field(
+        default="warc",
+        description="Which files of the crawl: WARC (raw HTTP responses) or WET (extracted "
+        "plain text). web_documents reads HTML, so it needs warc.",
+    )
+    max_concurrent_downloads: int = Field(
+        default=2, ge=1, le=16, description="Files fetched at once (politeness to the host)."
     )
 
 
@@ -177,8 +406,9 @@ class CommonCrawlConfig(dg.Config):
     code_version=CODE_VERSION,
     owners=["team:data"],
     description=(
-        "WARC files of one Common Crawl crawl (partition = crawl id), fetched over HTTP from "
-        "the configured base URL (the offline sample mirror by default) and stored as served."
+        "WARC (or WET) files of one Common Crawl crawl (partition = crawl id), fetched over "
+        "HTTP from the configured base URL (the offline sample mirror by default) and stored "
+        "as served, or cut to their first records; files of the previous version are reused."
     ),
 )
 def commoncrawl_warcs(
@@ -190,8 +420,14 @@ def commoncrawl_warcs(
     crawl = context.partition_key
     store = data_root.store()
     settings = config.model_dump() | {"profile": sources.profile}
+    previous_manifest = store.latest("commoncrawl_warcs", crawl)
     with store.publish("commoncrawl_warcs", crawl, CODE_VERSION, settings, {}) as staging:
         if staging.existing is None:
+            previous = (
+                PreviousFetch(store.fs, previous_manifest)
+                if previous_manifest is not None and previous_manifest.code_version == CODE_VERSION
+                else None
+            )
             with sources.open() as endpoints:
                 fetched = fetch_warcs(
                     endpoints.commoncrawl_data(),
@@ -199,16 +435,39 @@ def commoncrawl_warcs(
                     staging.dir,
                     max_files=config.max_files,
                     max_bytes=config.max_bytes_per_file,
+                    max_records=config.max_records_per_file,
+                    kind=config.kind,
+                    max_concurrent=config.max_concurrent_downloads,
+                    previous=previous,
                 )
+            for f in fetched:
+                if f.reused_from:
+                    context.log.info(f"{f.relative_path}: reused from version {f.reused_from}")
             staging.counts.update(
                 {
+                    "kind": config.kind,
                     "warc_files": len(fetched),
                     "source_urls": [f.url for f in fetched],
+                    "reused_files": sum(1 for f in fetched if f.reused_from),
+                    "files": [
+                        {
+                            "relative_path": f.relative_path,
+                            "url": f.url,
+                            "size": f.size,
+                            "sha256": f.sha256,
+                            "records": f.records,
+                            "reused_from": f.reused_from,
+                        }
+                        for f in fetched
+                    ],
                 }
             )
     manifest = staging.result
     return report(
         context,
         staging,
-        {"source_urls": dg.MetadataValue.json(manifest.counts.get("source_urls", []))},
+        {
+            "kind": manifest.counts.get("kind", "warc"),
+            "source_urls": dg.MetadataValue.json(manifest.counts.get("source_urls", [])),
+        },
     )

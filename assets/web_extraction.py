@@ -95,6 +95,26 @@ class ReadWarning:
     message: str
 
 
+# warcio's BufferedReader.readline grows a line by concatenation, quadratic in its length: a
+# 200 KB gzip file holding one 200 MB header line stalls the reader for hours. Record and HTTP
+# header lines (and the blank lines between records) are read through readline, so bounding it
+# bounds them; payloads are read with read() and are capped separately (max_payload_bytes).
+MAX_HEADER_LINE_BYTES = 1 << 20
+
+
+def _bound_header_lines(archive: Any) -> None:
+    """Make ``archive``'s reader return lines of at most ``MAX_HEADER_LINE_BYTES`` (a longer
+    line comes back in pieces, which warcio then reads as malformed headers)."""
+    reader = archive.reader
+    unbounded = reader.readline
+
+    def readline(length: int | None = None) -> bytes:
+        unlimited = length is None or length < 0
+        return unbounded(MAX_HEADER_LINE_BYTES if unlimited else min(length, MAX_HEADER_LINE_BYTES))
+
+    reader.readline = readline
+
+
 def _open_warc_stream(raw: IO[bytes]) -> IO[bytes]:
     # gzip is recognised by its magic bytes, not the file name; GzipFile reads multi-member
     # (record-per-member) files and single-stream files alike.
@@ -155,6 +175,7 @@ class WarcResponseReader(PipelineStep):
         records = 0
         with fsspec.open(path, "rb") as raw, _open_warc_stream(raw) as stream:
             archive = ArchiveIterator(stream)
+            _bound_header_lines(archive)
             records_iter = iter(archive)
             while True:
                 # Untrusted input: any error while parsing means the rest of the file cannot be

@@ -11,12 +11,17 @@ from assets import (
     evaluation,
     github,
     gutenberg,
+    release,
     tokens,
     training,
     web_documents,
 )
+from pipelines.automation import automation_sensor, with_automation
 from pipelines.manifest_io import ManifestIOManager
 from pipelines.resources import DataRoot, DatatroveExecutor, SourcesProfile
+from pipelines.schedules import sources_refresh_job, sources_refresh_schedule
+from pipelines.sensors import CRAWL_JOB, cc_crawl_sensor
+from pipelines.verify import integrity_checks
 
 ASSET_MODULES = [
     commoncrawl,
@@ -28,12 +33,13 @@ ASSET_MODULES = [
     tokens,
     training,
     evaluation,
+    release,
 ]
 
 CRAWL_ASSETS = dg.AssetSelection.assets("commoncrawl_warcs", "web_documents")
 
 crawl_job = dg.define_asset_job(
-    "crawl_job",
+    CRAWL_JOB,
     selection=CRAWL_ASSETS,
     description="Fetch and process one Common Crawl crawl partition.",
 )
@@ -60,9 +66,19 @@ def build_resources() -> dict[str, object]:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    """Everything, with the automation conditions of ``pipelines.automation`` applied.
+
+    The sensors and the schedule start stopped; the README says how to turn them on.
+    """
+    assets = with_automation(dg.load_assets_from_modules(ASSET_MODULES))
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(ASSET_MODULES),
-        asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-        jobs=[crawl_job, model_job],
+        assets=assets,
+        asset_checks=[
+            *dg.load_asset_checks_from_modules(ASSET_MODULES),
+            *integrity_checks(assets),
+        ],
+        jobs=[crawl_job, model_job, sources_refresh_job],
+        sensors=[cc_crawl_sensor, automation_sensor],
+        schedules=[sources_refresh_schedule],
         resources=build_resources(),
     )

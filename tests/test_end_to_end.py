@@ -25,6 +25,7 @@ DOWNSTREAM = [
     "training_plan",
     "model_checkpoint",
     "evaluation_report",
+    "release",
 ]
 CRAWL_RUN = {"ops": {"commoncrawl_warcs": {"config": {"max_files": 1}}}}
 MODEL_RUN = {

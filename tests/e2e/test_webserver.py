@@ -26,6 +26,7 @@ EXPECTED_ASSETS = {
     "training_plan",
     "model_checkpoint",
     "evaluation_report",
+    "release",
 }
 ASSET_QUERY = "{ assetNodes { assetKey { path } groupName description } }"
 

@@ -67,11 +67,71 @@ def test_collinfo_lists_the_real_crawls_and_the_sample_pseudo_crawl(
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
     served = resp.json()
     real = json.loads((corpus_dir / "commoncrawl/index/collinfo.json").read_text())
-    assert served[: len(real)] == real and len(served) == len(real) + 1
+    kept = ("id", "name", "from", "to")
+    assert [{k: c[k] for k in kept} for c in served[: len(real)]] == [
+        {k: c[k] for k in kept} for c in real
+    ]
+    assert len(served) == len(real) + 1
     assert {"CC-MAIN-2020-34", "CC-MAIN-2024-22", "CC-MAIN-2014-35"} <= {c["id"] for c in served}
     sample = served[-1]
     assert sample["id"] == SAMPLE_CRAWL_ID and sample["name"] == SAMPLE_CRAWL_NAME
-    assert sample["cdx-api"] is None and sample["from"] <= sample["to"]
+    assert sample["from"] <= sample["to"]
+    # every CDX API is this mirror's, so a client following collinfo.json stays on loopback
+    for crawl in served:
+        assert crawl["cdx-api"] == f"{mirror.commoncrawl_index_url}/{crawl['id']}-index"
+        assert crawl["timegate"] is None
+
+
+def test_cdx_api_recorded_exchange_is_served_as_recorded(
+    mirror: Mirror, session: requests.Session, corpus_dir: Path
+) -> None:
+    lines = (corpus_dir / "commoncrawl/index/cdx_toolkit-mock-test_multi_cc2.jsonl").read_text()
+    [recorded] = [
+        e for e in map(json.loads, lines.splitlines()) if e["response_status_code"] == 200
+    ]
+    api = recorded["url"].replace("https://index.commoncrawl.org", mirror.commoncrawl_index_url)
+    # parameter order does not matter
+    params = dict(reversed(list(recorded["request_params"].items())))
+    resp = session.get(api, params=params)
+    assert resp.status_code == 200 and resp.text == recorded["response_text"]
+    assert resp.headers["Content-Type"] == "text/x-ndjson"
+    # without the recorded parameters the generated index answers: it has nothing of 2017
+    other = session.get(api, params={"url": recorded["request_params"]["url"], "output": "json"})
+    assert other.status_code == 404
+    assert other.json() == {"message": "No Captures found for: commoncrawl.org/*"}
+
+
+def test_cdx_api_generated_index_outputs_and_errors(
+    mirror: Mirror, session: requests.Session
+) -> None:
+    api = f"{mirror.commoncrawl_index_url}/CC-MAIN-2024-22-index"
+    text = session.get(api, params={"url": "https://an.wikipedia.org/wiki/Escopete"})
+    [line] = text.text.splitlines()
+    urlkey, timestamp, fields = line.split(" ", 2)
+    capture = json.loads(fields)
+    assert (urlkey, timestamp) == ("org,wikipedia,an)/wiki/escopete", "20240518015810")
+    assert capture["urlkey"] == urlkey and capture["languages"] == "spa"
+    assert capture["digest"] == "RY7PLBUFQNI2FFV5FTUQK72W6SNPXLQU" and capture["status"] == "200"
+    as_json = session.get(api, params={"url": "an.wikipedia.org/wiki/*", "output": "json"})
+    assert [json.loads(x) for x in as_json.text.splitlines()] == [capture]
+    assert session.get(api, params={"url": "an.wikipedia.org/", "from": "2025"}).status_code == 404
+    for bad in ({"url": "x", "closest": "2024"}, {"output": "json"}, {"url": "x", "limit": "-1"}):
+        resp = session.get(api, params=bad)
+        assert resp.status_code == 400 and resp.json()["message"], bad
+    served = set(get_listing(session, mirror))
+    assert {f"/index/{c}-index" for c in ("CC-MAIN-2020-34", SAMPLE_CRAWL_ID)} <= served
+
+
+def get_listing(session: requests.Session, mirror: Mirror) -> list[str]:
+    return session.get(mirror.base_url + "/").text.splitlines()
+
+
+def test_stats_count_requests_and_the_peak(mirror: Mirror, session: requests.Session) -> None:
+    key = f"GET {CC_WARC_URL}"
+    before = mirror.stats.requests[key]
+    session.get(mirror.base_url + CC_WARC_URL)
+    assert mirror.stats.requests[key] == before + 1
+    assert mirror.stats.peak_in_progress >= 1
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,8 @@ def test_failure_mid_write_leaves_no_visible_version_and_keeps_the_old_one(tmp_p
         (staging.dir / "part.txt").write_text("half")
         raise RuntimeError("disk on fire")
     partition_dir = tmp_path / "docs" / "p1"
-    assert sorted(os.listdir(partition_dir)) == sorted([good.version, LATEST_NAME])
+    visible = [name for name in os.listdir(partition_dir) if not name.startswith(".lock-")]
+    assert sorted(visible) == sorted([good.version, LATEST_NAME])
     assert store.find("docs", "p1", staging.version) is None
     assert store.latest("docs", "p1").version == good.version
     assert store.verify(good) == []

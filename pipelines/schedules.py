@@ -1,0 +1,43 @@
+"""The weekly refresh of the unpartitioned sources: GitHub, Project Gutenberg and arXiv.
+
+``sources_refresh_job`` is the source part of ``corpus_to_model_job``: the three fetchers and
+their ``*_documents`` assets. Re-fetching is cheap where nothing changed: each fetcher publishes
+into the versioned store, whose version is a hash of code, config and upstream versions, so an
+unchanged configuration reuses the published version (see the README, "Operating lmforge").
+"""
+
+import os
+
+import dagster as dg
+
+SOURCE_ASSETS = ("github_repositories", "gutenberg_books", "arxiv_papers")
+DOCUMENT_ASSETS = ("code_documents", "book_documents", "paper_documents")
+DEFAULT_CRON = "0 3 * * 1"  # Mondays 03:00 UTC
+CRON_ENV = "LMFORGE_SOURCES_CRON"
+
+sources_refresh_job = dg.define_asset_job(
+    "sources_refresh_job",
+    selection=dg.AssetSelection.assets(*SOURCE_ASSETS, *DOCUMENT_ASSETS),
+    description=(
+        "Fetch GitHub, Project Gutenberg and arXiv again and rebuild their document tables "
+        "(the source part of corpus_to_model_job)."
+    ),
+)
+
+
+def build_sources_refresh_schedule(cron: str | None = None) -> dg.ScheduleDefinition:
+    """The refresh schedule; ``cron`` None reads ``LMFORGE_SOURCES_CRON`` (weekly by default)."""
+    return dg.ScheduleDefinition(
+        name="sources_refresh_schedule",
+        job=sources_refresh_job,
+        cron_schedule=cron or os.environ.get(CRON_ENV) or DEFAULT_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=(
+            "Refreshes GitHub, Gutenberg and arXiv and their document tables "
+            f"(weekly by default; cron from {CRON_ENV})."
+        ),
+    )
+
+
+sources_refresh_schedule = build_sources_refresh_schedule()
