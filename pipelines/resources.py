@@ -31,6 +31,15 @@ class DataRoot(dg.ConfigurableResource):
         return VersionedStore(self.url)
 
 
+# Hosts each real service may redirect to (beyond its own); every other redirect is refused,
+# so a hostile or misconfigured server cannot send a fetcher anywhere else.
+REDIRECT_HOSTS = {
+    "github": {"codeload.github.com"},
+    "gutenberg": {"gutenberg.org", "www.gutenberg.org", "gutenberg.pglaf.org"},
+    "arxiv": {"arxiv.org", "export.arxiv.org"},
+}
+
+
 @dataclass(frozen=True)
 class SourceEndpoints:
     """Base URLs of the services, valid while the profile is open."""
@@ -40,25 +49,30 @@ class SourceEndpoints:
     gutenberg_url: str
     github_api_url: str
     arxiv_url: str
+    real_services: bool = False
+
+    def _hosts(self, service: str) -> set[str]:
+        """Hosts besides the base URL's that redirects may go to (real services only)."""
+        return set(REDIRECT_HOSTS.get(service, ())) if self.real_services else set()
 
     def commoncrawl_data(self) -> HttpClient:
-        return HttpClient(self.commoncrawl_data_url)
+        return HttpClient(self.commoncrawl_data_url, allowed_hosts=set())
 
     def commoncrawl_index(self) -> HttpClient:
-        return HttpClient(self.commoncrawl_index_url)
+        return HttpClient(self.commoncrawl_index_url, allowed_hosts=set())
 
     def gutenberg(self) -> HttpClient:
-        return HttpClient(self.gutenberg_url)
+        return HttpClient(self.gutenberg_url, allowed_hosts=self._hosts("gutenberg"))
 
     def github_api(self, token: str | None = None) -> HttpClient:
         """GitHub's REST API; the token (never logged) raises the rate limit."""
         headers = {"Accept": "application/vnd.github+json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return HttpClient(self.github_api_url, headers=headers)
+        return HttpClient(self.github_api_url, headers=headers, allowed_hosts=self._hosts("github"))
 
     def arxiv(self) -> HttpClient:
-        return HttpClient(self.arxiv_url)
+        return HttpClient(self.arxiv_url, allowed_hosts=self._hosts("arxiv"))
 
 
 class SourcesProfile(dg.ConfigurableResource):
@@ -99,6 +113,7 @@ class SourcesProfile(dg.ConfigurableResource):
                 gutenberg_url=GUTENBERG_URL,
                 github_api_url=GITHUB_API_URL,
                 arxiv_url=ARXIV_URL,
+                real_services=True,
             )
         elif self.profile == "custom":
             yield SourceEndpoints(
