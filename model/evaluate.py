@@ -74,6 +74,11 @@ def evaluate_lm(
         model.train(was_training)
     if n_tokens == 0:
         raise ValueError(f"no tokens to evaluate in {[str(p) for p in shard_paths]}")
+    return lm_metrics(nll, n_tokens, n_bytes if lengths is not None else None)
+
+
+def lm_metrics(nll: float, n_tokens: int, n_bytes: int | None) -> dict[str, float]:
+    """Loss, perplexity and (given the bytes the tokens stand for) bits per byte from a NLL sum."""
     loss = nll / n_tokens
     result: dict[str, float] = {
         "loss": loss,
@@ -81,7 +86,7 @@ def evaluate_lm(
         "tokens": n_tokens,
         "nll": nll,
     }
-    if lengths is not None:
+    if n_bytes is not None:
         result["bytes"] = n_bytes
         result["bits_per_byte"] = nll / math.log(2) / n_bytes if n_bytes else math.nan
     return result
@@ -217,14 +222,4 @@ def evaluate_token_stream(
         model.train(was_training)
     if n_tokens == 0:
         raise ValueError("no tokens to evaluate: the stream needs at least two tokens")
-    loss = nll / n_tokens
-    result: dict[str, float] = {
-        "loss": loss,
-        "perplexity": math.exp(loss),
-        "tokens": n_tokens,
-        "nll": nll,
-    }
-    if token_byte_lengths is not None:
-        result["bytes"] = n_bytes
-        result["bits_per_byte"] = nll / math.log(2) / n_bytes if n_bytes else math.nan
-    return result
+    return lm_metrics(nll, n_tokens, n_bytes if token_byte_lengths is not None else None)
