@@ -36,7 +36,7 @@ from pydantic import Field
 
 from assets.language_id import identify_language
 from assets.latex_text import decode_tex, is_tex_name, latex_to_text
-from assets.publishing import report, upstream_versions
+from assets.publishing import SourceConfig, report, upstream_versions
 from assets.schema import EXCLUDED_SCHEMA, document_id, write_table
 from pipelines.http import FetchError, HttpClient, TooLargeError
 from pipelines.resources import DataRoot, SourcesProfile
@@ -782,7 +782,7 @@ def _count(counter: dict[str, int], key: str) -> None:
 # -- Dagster ----------------------------------------------------------------------------------
 
 
-class ArxivPapersConfig(dg.Config):
+class ArxivPapersConfig(SourceConfig):
     """Which papers to fetch. The defaults are requests the offline sample mirror answers."""
 
     oai_set: str | None = Field(

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from assets.code_filters import CodeFilterSettings, FileVerdict, filter_file
-from assets.publishing import document_files, report, upstream_versions
+from assets.publishing import SourceConfig, document_files, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA, document_id, write_table
 from pipelines.http import FetchError, HttpClient, TooLargeError
 from pipelines.resources import DataRoot, SourcesProfile
@@ -430,7 +430,7 @@ def build_code_documents(
 # -- assets -------------------------------------------------------------------------------------
 
 
-class GithubRepositoriesConfig(dg.Config):
+class GithubRepositoriesConfig(SourceConfig):
     """Which repositories to fetch; small by default."""
 
     repositories: list[str] = Field(

@@ -32,7 +32,7 @@ from fsspec import AbstractFileSystem
 from pydantic import Field
 
 from assets.language_id import identify_language
-from assets.publishing import document_files, report, upstream_versions
+from assets.publishing import SourceConfig, document_files, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA, document_id, write_table
 from pipelines.http import FetchError, HttpClient, TooLargeError
 from pipelines.mirror_gutenberg import CATALOG_COLUMNS, CATALOG_PATH, BookRecord, parse_rdf
@@ -603,7 +603,7 @@ def _exclusion(record: BookRecord, text: str, settings: DocumentSettings) -> tup
 # -- assets -------------------------------------------------------------------------------------
 
 
-class GutenbergBooksConfig(dg.Config):
+class GutenbergBooksConfig(SourceConfig):
     """Which books to fetch: a small run stays small."""
 
     book_ids: list[int] | None = Field(
@@ -647,7 +647,10 @@ def gutenberg_books(
             previous = PreviousFetch(store.fs, previous_manifest) if previous_manifest else None
             with sources.open() as endpoints, endpoints.gutenberg() as client:
                 result = fetch_books(
-                    client, staging.dir, FetchSettings(**config.model_dump()), previous
+                    client,
+                    staging.dir,
+                    FetchSettings(**config.model_dump(exclude={"snapshot"})),
+                    previous,
                 )
             for skipped in result.skipped:
                 context.log.info(f"book {skipped['id']} skipped: {skipped['reason']}")

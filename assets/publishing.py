@@ -7,12 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from pipelines.storage import Manifest, Staging
 
 # Output(data_version=...) is how an asset reports its own data version; Dagster marks the
 # parameter beta, and the warning on every materialization would only be noise for users.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*data_version.*")
+
+
+class SourceConfig(dg.Config):
+    """Settings every fetcher shares.
+
+    A fetcher's version is a hash of its config, so with unchanged settings a re-run reuses
+    what it fetched before. ``snapshot`` names one fetch: the refresh schedule sets it to the
+    tick's date, which makes a new version; the fetchers then reuse unchanged items from the
+    previous version (by checksum or commit) and download only what is new.
+    """
+
+    snapshot: str = Field(
+        default="", description="Label of this fetch; a new label fetches again (refreshes)."
+    )
 
 
 def upstream_versions(**inputs: Manifest | dict[str, Manifest]) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """The weekly refresh of the unpartitioned sources: GitHub, Project Gutenberg and arXiv.
 
 ``sources_refresh_job`` is the source part of ``corpus_to_model_job``: the three fetchers and
-their ``*_documents`` assets. Re-fetching is cheap where nothing changed: each fetcher publishes
-into the versioned store, whose version is a hash of code, config and upstream versions, so an
-unchanged configuration reuses the published version (see the README, "Operating lmforge").
+their ``*_documents`` assets. A fetcher's version is a hash of its config, so each tick sets
+the fetchers' ``snapshot`` to the tick's date: that makes a new version, in which the fetchers
+reuse what did not change (Gutenberg books by checksum, GitHub repositories by commit) and
+download only what is new. The document assets then follow their new upstream versions.
 """
 
 import os
@@ -25,11 +26,18 @@ sources_refresh_job = dg.define_asset_job(
 )
 
 
+def refresh_run_config(context: dg.ScheduleEvaluationContext) -> dict:
+    """Run config naming this tick's snapshot on every fetcher."""
+    snapshot = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%MZ")
+    return {"ops": {asset: {"config": {"snapshot": snapshot}} for asset in SOURCE_ASSETS}}
+
+
 def build_sources_refresh_schedule(cron: str | None = None) -> dg.ScheduleDefinition:
     """The refresh schedule; ``cron`` None reads ``LMFORGE_SOURCES_CRON`` (weekly by default)."""
     return dg.ScheduleDefinition(
         name="sources_refresh_schedule",
         job=sources_refresh_job,
+        run_config_fn=refresh_run_config,
         cron_schedule=cron or os.environ.get(CRON_ENV) or DEFAULT_CRON,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,

@@ -33,6 +33,12 @@ def test_the_schedule_requests_one_refresh_run_per_tick() -> None:
         data = schedule.evaluate_tick(context)
     [request] = data.run_requests or []
     assert request.partition_key is None
+    snapshots = {op: cfg["config"]["snapshot"] for op, cfg in request.run_config["ops"].items()}
+    assert snapshots == {
+        "github_repositories": "2026-03-02T03:00Z",
+        "gutenberg_books": "2026-03-02T03:00Z",
+        "arxiv_papers": "2026-03-02T03:00Z",
+    }
     assert schedule.job_name == "sources_refresh_job"
 
 

@@ -1,0 +1,36 @@
+"""A scheduled refresh (a new snapshot) makes a new version that reuses what did not change."""
+
+import dagster as dg
+
+from assets.gutenberg import book_documents, gutenberg_books
+from pipelines.manifest_io import ManifestIOManager
+from pipelines.resources import DataRoot, SourcesProfile
+
+
+def materialize(snapshot, resources, instance):
+    run_config = {"ops": {"gutenberg_books": {"config": {"max_books": 2, "snapshot": snapshot}}}}
+    result = dg.materialize(
+        [gutenberg_books, book_documents],
+        instance=instance,
+        resources=resources,
+        run_config=run_config,
+    )
+    assert result.success
+    return resources["data_root"].store().latest("gutenberg_books", None)
+
+
+def test_a_new_snapshot_refetches_only_what_changed(tmp_path, corpus_dir):
+    root = DataRoot(url=str(tmp_path))
+    resources = {
+        "data_root": root,
+        "io_manager": ManifestIOManager(root=root),
+        "sources": SourcesProfile(profile="sample", corpus_dir=str(corpus_dir)),
+    }
+    with dg.instance_for_test() as instance:
+        first = materialize("2026-03-02", resources, instance)
+        again = materialize("2026-03-02", resources, instance)
+        refreshed = materialize("2026-03-09", resources, instance)
+    assert again.version == first.version
+    assert refreshed.version != first.version
+    assert refreshed.counts["books_reused"] == 2
+    assert all(b["text"]["reused_from"] == first.version for b in refreshed.counts["books"])
