@@ -286,8 +286,12 @@ def datatrove_minhash_stages(
     )
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.utils.hashing import HashConfig
 
     config = MinhashConfig(
+        # datatrove's default xxhash shingle hash passes str to xxhash, which xxhash 4 rejects
+        # ("Strings must be encoded before hashing"); its sha1 hash encodes to UTF-8 first.
+        hash_config=HashConfig(precision=64, hash_fc="sha1"),
         n_grams=settings.ngram,
         num_buckets=settings.num_bands,
         hashes_per_bucket=settings.rows_per_band,
