@@ -13,7 +13,7 @@ from pipelines.partitions import cc_crawl
 from pipelines.resources import DataRoot, DatatroveExecutor
 from pipelines.storage import Manifest
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 
 
 class WebDocumentsConfig(dg.Config):
@@ -23,6 +23,27 @@ class WebDocumentsConfig(dg.Config):
         default=["en"], description="fastText lid.176 labels to keep; null keeps all."
     )
     language_threshold: float = Field(default=0.65, description="Minimum language score.")
+    mask_pii: bool = Field(
+        default=True, description="Replace e-mail and public IP addresses (datatrove PIIFormatter)."
+    )
+    min_kept_fraction: float = Field(
+        default=0.02,
+        description="The kept_fraction check warns below this share of responses kept.",
+    )
+    max_kept_fraction: float = Field(
+        default=0.9,
+        description="The kept_fraction check warns above this share (filters doing nothing).",
+    )
+    min_target_language_share: float = Field(
+        default=0.2,
+        description=(
+            "The target_language_share check warns when fewer of the documents reaching language "
+            "ID are in `languages` (a crawl of the wrong region, or a broken extractor)."
+        ),
+    )
+    max_target_language_share: float = Field(
+        default=1.0, description="The target_language_share check warns above this share."
+    )
 
 
 @dg.asset(
@@ -33,8 +54,9 @@ class WebDocumentsConfig(dg.Config):
     owners=["team:data"],
     description=(
         "Web documents of one crawl: WARC responses pre-filtered, extracted with trafilatura, "
-        "language-identified with fastText lid.176 and quality-filtered (Gopher). Rejected "
-        "records go to excluded/ with the step and reason."
+        "language-identified with fastText lid.176, quality-filtered (Gopher repetition and "
+        "quality, C4, FineWeb) and PII-masked. Rejected records go to excluded/ with the step "
+        "and reason."
     ),
 )
 def web_documents(
@@ -47,7 +69,9 @@ def web_documents(
     crawl = context.partition_key
     store = data_root.store()
     settings = WebExtractionSettings(
-        languages=config.languages, language_threshold=config.language_threshold
+        languages=config.languages,
+        language_threshold=config.language_threshold,
+        mask_pii=config.mask_pii,
     )
     upstream = upstream_versions(commoncrawl_warcs=commoncrawl_warcs)
     with store.publish(
@@ -78,17 +102,42 @@ def describe_documents(manifest: Manifest) -> dict:
     """Readable metadata from the manifest, the same for a new and a reused version."""
     counts = manifest.counts
     kept = counts.get("documents_kept", 0)
-    read = counts.get("responses_read", 0)
     return {
         "dagster/row_count": kept,
         "dagster/column_schema": _table_schema(),
-        "kept_fraction": round(kept / read, 4) if read else 0.0,
+        "kept_fraction": round(kept_fraction(counts), 4),
+        "target_language_share": round(target_language_share(manifest) or 0.0, 4),
         "steps": dg.MetadataValue.json(counts.get("steps", {})),
         "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
         "languages": dg.MetadataValue.json(counts.get("languages", {})),
+        "identified_languages": dg.MetadataValue.json(counts.get("identified_languages", {})),
+        "pii_masked": dg.MetadataValue.json(counts.get("pii_masked", {})),
         "read_warnings": dg.MetadataValue.json(counts.get("read_warnings", [])),
         "preview": dg.MetadataValue.md(_preview(manifest)),
     }
+
+
+def kept_fraction(counts: dict) -> float:
+    """Documents kept per response record read (0 when nothing was read)."""
+    read = counts.get("responses_read", 0)
+    return counts.get("documents_kept", 0) / read if read else 0.0
+
+
+def _config(manifest: Manifest) -> WebDocumentsConfig:
+    """The config a version was built with (defaults for the keys it predates)."""
+    fields = WebDocumentsConfig.model_fields
+    return WebDocumentsConfig(**{k: v for k, v in manifest.config.items() if k in fields})
+
+
+def target_language_share(manifest: Manifest) -> float | None:
+    """Share of the documents reaching language ID that lid.176 put in the target languages;
+    None when every language is kept or no document reached language ID."""
+    targets = _config(manifest).languages
+    identified = manifest.counts.get("identified_languages", {})
+    total = sum(identified.values())
+    if not targets or not total:
+        return None
+    return sum(identified.get(language, 0) for language in targets) / total
 
 
 def _table_schema() -> dg.TableSchema:
@@ -127,4 +176,46 @@ def web_documents_not_empty(web_documents: Manifest) -> dg.AssetCheckResult:
         passed=kept > 0,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"documents_kept": kept},
+    )
+
+
+def _within(value: float, bounds: tuple[float, float]) -> bool:
+    low, high = bounds
+    return low <= value <= high
+
+
+@dg.asset_check(
+    asset=web_documents,
+    description="The share of response records kept lies within the configured bounds.",
+)
+def web_documents_kept_fraction(web_documents: Manifest) -> dg.AssetCheckResult:
+    config = _config(web_documents)
+    fraction = kept_fraction(web_documents.counts)
+    bounds = (config.min_kept_fraction, config.max_kept_fraction)
+    return dg.AssetCheckResult(
+        passed=_within(fraction, bounds),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"kept_fraction": round(fraction, 4), "bounds": json.dumps(bounds)},
+    )
+
+
+@dg.asset_check(
+    asset=web_documents,
+    description=(
+        "The share of language-identified documents in the target languages lies within the "
+        "configured bounds (passes when every language is kept)."
+    ),
+)
+def web_documents_target_language_share(web_documents: Manifest) -> dg.AssetCheckResult:
+    config = _config(web_documents)
+    share = target_language_share(web_documents)
+    bounds = (config.min_target_language_share, config.max_target_language_share)
+    return dg.AssetCheckResult(
+        passed=share is None or _within(share, bounds),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "target_language_share": -1.0 if share is None else round(share, 4),
+            "target_languages": json.dumps(config.languages),
+            "bounds": json.dumps(bounds),
+        },
     )

@@ -63,7 +63,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
         out,
         crawl="CC-TEST",
         fetched_at="2024-01-01T00:00:00Z",
-        settings=WebExtractionSettings(min_text_chars=50),
+        settings=WebExtractionSettings(min_text_chars=50, gopher_repetition=False),
         executor=ExecutorSettings(workers=1),
     )
     kept = {row["url"]: row for row in pq.read_table(out / "documents").to_pylist()}
