@@ -63,7 +63,8 @@ def report(
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(manifest.version),
-        metadata={**standard, **counts, **(metadata or {})},
+        # The standard keys come last: a count named like one must not hide the version.
+        metadata={**counts, **(metadata or {}), **standard},
     )
 
 

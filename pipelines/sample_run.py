@@ -16,28 +16,19 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.commoncrawl import list_crawls, list_warc_paths
 from pipelines.definitions import crawl_job, defs, model_job
-from pipelines.http import FetchError
 from pipelines.mirror import MirrorError
 from pipelines.partitions import cc_crawl
 from pipelines.resources import DataRoot, SourcesProfile
+from pipelines.sensors import CrawlFilter, scan_crawls
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def crawls_with_data(sources: SourcesProfile) -> list[str]:
-    """Crawl ids of collinfo.json whose WARC list the configured service actually serves."""
-    with sources.open() as endpoints:
-        index, data = endpoints.commoncrawl_index(), endpoints.commoncrawl_data()
-        available = []
-        for crawl in list_crawls(index):
-            try:
-                if list_warc_paths(data, crawl.id):
-                    available.append(crawl.id)
-            except FetchError:
-                continue
-    return available
+    """Crawl ids of collinfo.json that have WARC files on the configured service (the same scan
+    the crawl sensor makes, with its floor settings)."""
+    return scan_crawls(sources, CrawlFilter.from_env(sources.profile), known=()).new
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,20 +8,14 @@ and every visible version verifies. The final run completes, cleans up, and give
 versions and the same content as a run that was never interrupted.
 """
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from pipelines.mirror import SAMPLE_CRAWL_ID
 from pipelines.storage import LATEST_NAME, STAGING_PREFIX, VersionedStore
 from pipelines.verify import verify_store
-from tests.conftest import REPO_ROOT
+from tests.faults._kill import kill_at_marker
 from tests.faults._materialize import materialize
 
 ASSETS = ("commoncrawl_warcs", "web_documents")
@@ -30,27 +24,7 @@ ASSETS = ("commoncrawl_warcs", "web_documents")
 def _kill_at(point: str, data_root: Path, corpus_dir: Path, tmp_path: Path) -> None:
     marker = tmp_path / f"stopped-{point}"
     args = (str(data_root), str(corpus_dir), point, str(marker))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults._materialize", *args],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if child.poll() is not None:
-                pytest.fail(f"child exited before {point}: {child.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"child never reached {point}")
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        child.stderr.close()
+    kill_at_marker("tests.faults._materialize", args, marker, point)
 
 
 def _staging_dirs(data_root: Path, asset: str) -> list[str]:

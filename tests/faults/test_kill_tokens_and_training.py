@@ -11,20 +11,15 @@ as a run that was never interrupted.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from model.train import CHECKPOINT_NAME, METRICS_NAME, read_metrics
 from pipelines.storage import LATEST_NAME, STAGING_PREFIX, UNPARTITIONED, VersionedStore
 from pipelines.verify import verify_store
-from tests.conftest import REPO_ROOT
+from tests.faults._kill import kill_at_marker
 from tests.faults._materialize_model import RUN_CONFIG, materialize, publish_corpus
 
 ASSETS = ("deduplicated_corpus", "tokenizer", "token_shards", "training_plan", "model_checkpoint")
@@ -48,32 +43,11 @@ def _kill_at(point: str, data_root: Path, tmp_path: Path) -> None:
     training subprocess included, as when a machine or a container goes away)."""
     marker = tmp_path / f"stopped-{point}"
     args = (str(data_root), str(tmp_path / f"log-{point}.jsonl"), point, str(marker))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults._materialize_model", *args],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if child.poll() is not None:
-                pytest.fail(f"child exited before {point}: {child.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"child never reached {point}")
-            time.sleep(0.05)
-        os.killpg(child.pid, signal.SIGKILL)
-        assert child.wait(30) == -signal.SIGKILL
-        deadline = time.monotonic() + 30
-        while _group_alive(child.pid):
-            assert time.monotonic() < deadline, "the training subprocess outlived the kill"
-            time.sleep(0.05)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-        child.stderr.close()
+    group = kill_at_marker("tests.faults._materialize_model", args, marker, point)
+    deadline = time.monotonic() + 30
+    while _group_alive(group):
+        assert time.monotonic() < deadline, "the training subprocess outlived the kill"
+        time.sleep(0.05)
 
 
 def _partition(data_root: Path, asset: str) -> Path:
