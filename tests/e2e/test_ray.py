@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from assets.web_extraction import ExtractionStats, extract_web_documents
+from assets.web_extraction import ExtractionStats, WebExtractionSettings, extract_web_documents
 from pipelines.executors import ExecutorSettings
 from tests.e2e.conftest import HEAD_START_TIMEOUT_S
 
@@ -21,9 +21,14 @@ FETCHED_AT = "2024-05-01T00:00:00Z"
 EXTRACTION_TIMEOUT_S = 180
 
 
+# trafilatura's per-page time limit (1 s by default) would make the kept set depend on how busy
+# the machine is; the comparison is about the executors, so give extraction ample time.
+SETTINGS = WebExtractionSettings(extraction_timeout=60)
+
+
 def _extract(warc: Path, out_dir: Path, executor: ExecutorSettings) -> ExtractionStats:
     return extract_web_documents(
-        [warc], out_dir, crawl=CRAWL, fetched_at=FETCHED_AT, executor=executor
+        [warc], out_dir, crawl=CRAWL, fetched_at=FETCHED_AT, settings=SETTINGS, executor=executor
     )
 
 
