@@ -34,8 +34,16 @@ import trafilatura
 from lxml import etree
 from pydantic import Field
 
+from assets.document_summary import (
+    describe_documents,
+    drop_counts,
+    filter_totals,
+    row_metadata,
+    value_counts,
+)
 from assets.language_id import identify_language
 from assets.latex_text import decode_tex, is_tex_name, latex_to_text
+from assets.pii import PiiMasker, mask_rows
 from assets.publishing import SourceConfig, report, upstream_versions
 from assets.schema import EXCLUDED_SCHEMA, document_id, write_table
 from pipelines.http import FetchError, HttpClient, TooLargeError
@@ -45,6 +53,7 @@ from pipelines.storage import Manifest
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "1"
+DOCUMENTS_CODE_VERSION = "2"  # paper_documents: PII masked, reasons counted
 
 ABS_URL = "https://arxiv.org/abs/"
 DEFAULT_LICENSE = "arxiv-nonexclusive-distrib-1.0"
@@ -661,6 +670,7 @@ class PaperDocumentSettings:
     min_chars: int = 200
     max_member_bytes: int = 32 << 20
     max_total_bytes: int = 128 << 20
+    mask_pii: bool = True
 
 
 def paper_licence(record: PaperRecord) -> tuple[str, str]:
@@ -733,7 +743,9 @@ def build_paper_documents(
     settings: PaperDocumentSettings,
 ) -> dict[str, Any]:
     """Write ``documents/papers.parquet`` and ``excluded/papers.parquet`` from an
-    ``arxiv_papers`` folder (its fetch manifest, metadata responses and source packages)."""
+    ``arxiv_papers`` folder (its fetch manifest, metadata responses and source packages).
+    With ``mask_pii`` the text of kept and excluded papers is masked last (filters and
+    language ID see the text as it is)."""
     fetch = json.loads((fetched_dir / FETCH_MANIFEST).read_text())
     records = merge_records(
         record
@@ -744,7 +756,7 @@ def build_paper_documents(
     )
     sources = {paper["id"]: paper for paper in fetch["papers"]}
     kept, excluded = [], []
-    counts: dict[str, Any] = {"text_from": {}, "reasons": {}, "languages": {}, "licenses": {}}
+    counts: dict[str, Any] = {"text_from": {}, "licenses": {}}
     for record in records:
         source = sources.get(record.id, {})
         package, problem = None, source.get("source_status", "not fetched")
@@ -762,16 +774,26 @@ def build_paper_documents(
             text.notes = [problem]
         row, rejected = paper_row(record, text, fetched_at=fetched_at, settings=settings)
         _count(counts["text_from"], text.text_from)
-        _count(counts["languages"], row["language"])
         _count(counts["licenses"], row["license"])
         if rejected:
-            _count(counts["reasons"], rejected[0])
             excluded.append({**row, "filter": rejected[0], "reason": rejected[1]})
         else:
             kept.append(row)
+    masker = PiiMasker(whole_ips_only=True) if settings.mask_pii else None
+    reasons = drop_counts(excluded)
+    counts.update(
+        papers=len(records),
+        documents_kept=len(kept),
+        documents_excluded=len(excluded),
+        filters=filter_totals(reasons),
+        reasons=reasons,
+        languages=value_counts(kept, "language"),
+        identified_languages=value_counts(kept + excluded, "language"),
+        pii_masked=mask_rows(kept, masker),
+        pii_masked_excluded=mask_rows(excluded, masker),
+    )
     write_table(kept, out_dir / "documents" / "papers.parquet")
     write_table(excluded, out_dir / "excluded" / "papers.parquet", EXCLUDED_SCHEMA)
-    counts.update(papers=len(records), documents_kept=len(kept), documents_excluded=len(excluded))
     return counts
 
 
@@ -919,7 +941,23 @@ def arxiv_papers(
 
 
 class PaperDocumentsConfig(dg.Config):
-    """Which papers become documents."""
+    """Which papers become documents; the recipe follows RedPajama's arXiv slice.
+
+    - text: the LaTeX source, cleaned as RedPajama's arXiv cleaner does (:mod:`assets.latex_text`:
+      comments, the preamble up to the first sectioning command, the bibliography and what
+      follows it removed, simple macros expanded; we also inline ``\\input`` files). RedPajama
+      kept LaTeX papers only; here an HTML submission's text (trafilatura) or, failing both,
+      title + abstract stands in, marked in ``text_from`` so it can be filtered out;
+    - licence: every paper is kept with the licence its record names (arXiv's default
+      non-exclusive licence when it names none), so a release can filter on it;
+    - length: fewer than ``min_chars`` characters is no paper body;
+    - language: fastText lid.176 label in ``languages`` at ``language_threshold`` or more;
+    - PII: e-mail and public IP addresses are masked in kept and excluded text. Cutting the
+      LaTeX preamble drops the title block's author addresses, but bodies, footnotes and HTML
+      submissions still carry them (cs/9901011 in the sample names one in its text).
+
+    Rejected papers go to ``excluded/`` with their filter and reason.
+    """
 
     languages: list[str] | None = Field(
         default=["en"], description="fastText lid.176 labels to keep; null keeps all."
@@ -932,17 +970,21 @@ class PaperDocumentsConfig(dg.Config):
     max_total_bytes: int = Field(
         default=128 << 20, description="Refuse source packages expanding past this."
     )
+    mask_pii: bool = Field(
+        default=True, description="Replace e-mail and public IP addresses (datatrove PIIFormatter)."
+    )
 
 
 @dg.asset(
     group_name="documents",
     kinds={"python", "parquet"},
-    code_version=CODE_VERSION,
+    code_version=DOCUMENTS_CODE_VERSION,
     owners=["team:data"],
     description=(
         "arXiv papers as documents: LaTeX sources cleaned as in RedPajama (HTML submissions "
         "through trafilatura, title + abstract when there is no source), language-identified "
-        "with fastText lid.176; rejected papers go to excluded/ with the reason."
+        "with fastText lid.176, e-mail and public IP addresses masked; rejected papers go to "
+        "excluded/ with the reason."
     ),
 )
 def paper_documents(
@@ -953,7 +995,7 @@ def paper_documents(
 ) -> dg.Output[Manifest]:
     upstream = upstream_versions(arxiv_papers=arxiv_papers)
     with data_root.store().publish(
-        "paper_documents", None, CODE_VERSION, config.model_dump(), upstream
+        "paper_documents", None, DOCUMENTS_CODE_VERSION, config.model_dump(), upstream
     ) as staging:
         if staging.existing is None:
             staging.counts.update(
@@ -964,15 +1006,19 @@ def paper_documents(
                     settings=PaperDocumentSettings(**config.model_dump()),
                 )
             )
-    counts = staging.result.counts
-    return report(
-        context,
-        staging,
-        {
-            "dagster/row_count": counts.get("documents_kept", 0),
-            "text_from": dg.MetadataValue.json(counts.get("text_from", {})),
-            "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
-            "languages": dg.MetadataValue.json(counts.get("languages", {})),
-            "licenses": dg.MetadataValue.json(counts.get("licenses", {})),
-        },
-    )
+    return report(context, staging, describe_paper_documents(staging.result))
+
+
+def describe_paper_documents(manifest: Manifest) -> dict[str, Any]:
+    """Readable metadata from the manifest, the same for a new and a reused version."""
+    counts = manifest.counts
+    return describe_documents(manifest, seen=counts.get("papers", 0), label=_paper_label) | {
+        "text_from": dg.MetadataValue.json(counts.get("text_from", {})),
+        "identified_languages": dg.MetadataValue.json(counts.get("identified_languages", {})),
+        "licenses": dg.MetadataValue.json(counts.get("licenses", {})),
+    }
+
+
+def _paper_label(row: dict[str, Any]) -> str:
+    meta = row_metadata(row)
+    return f"{meta.get('arxiv_id')} {meta.get('title') or ''}".strip()

@@ -221,8 +221,10 @@ def _path_verdict(path: str, size: int, settings: CodeFilterSettings) -> tuple[s
         return "vendored", f"inside a {vendored}/ folder"
     if name in LOCK_FILES:
         return "generated", f"{name} is a dependency lock file"
-    if name.lower().endswith(MINIFIED_SUFFIXES):
-        return "minified", f"{name} is named as minified"
+    # The reason names the suffix, not the file: reasons are counted by kind in the metadata.
+    suffix = next((s for s in MINIFIED_SUFFIXES if name.lower().endswith(s)), None)
+    if suffix:
+        return "minified", f"named as minified (*{suffix})"
     return None
 
 

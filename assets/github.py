@@ -15,25 +15,32 @@ The token is read from an environment variable and goes only into the client's h
 not logged, not in the config (only the variable's name is) and not in the manifest.
 
 Tarballs are read with :func:`pipelines.safe_tar.iter_tar_files` (never extracted); each file
-goes through :mod:`assets.code_filters` and becomes a document or an excluded row.
+goes through :mod:`assets.code_filters` and becomes a document or an excluded row, its text
+masked by :mod:`assets.pii` (e-mails, public IPs, secrets) before it is written.
 """
 
 import json
 import logging
 import os
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import dagster as dg
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from assets.code_filters import CodeFilterSettings, FileVerdict, filter_file
-from assets.publishing import SourceConfig, document_files, report, upstream_versions
+from assets.document_summary import (
+    describe_documents,
+    drop_counts,
+    filter_totals,
+    row_metadata,
+    value_counts,
+)
+from assets.pii import PiiMasker, mask_rows
+from assets.publishing import SourceConfig, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA, document_id, write_table
 from pipelines.http import FetchError, HttpClient, TooLargeError
 from pipelines.resources import DataRoot, SourcesProfile
@@ -42,6 +49,7 @@ from pipelines.storage import Manifest
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "1"
+DOCUMENTS_CODE_VERSION = "2"  # code_documents: PII and secrets masked, reasons counted
 
 PERMISSIVE_LICENCES = [
     "MIT",
@@ -296,8 +304,11 @@ class CodeDocumentStats:
     files_read: int = 0
     documents_kept: int = 0
     files_excluded: int = 0
-    filters: Counter = field(default_factory=Counter)
-    languages: Counter = field(default_factory=Counter)
+    filters: dict[str, int] = field(default_factory=dict)  # filter -> files dropped
+    reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # filter -> reason -> files
+    languages: dict[str, int] = field(default_factory=dict)  # language -> files kept
+    pii_masked: dict[str, int] = field(default_factory=dict)  # kind -> replacements, kept
+    pii_masked_excluded: dict[str, int] = field(default_factory=dict)  # the same, excluded
     refused_archives: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,8 +316,11 @@ class CodeDocumentStats:
             "files_read": self.files_read,
             "documents_kept": self.documents_kept,
             "files_excluded": self.files_excluded,
-            "filters": dict(sorted(self.filters.items())),
-            "languages": dict(sorted(self.languages.items())),
+            "filters": self.filters,
+            "reasons": self.reasons,
+            "languages": self.languages,
+            "pii_masked": self.pii_masked,
+            "pii_masked_excluded": self.pii_masked_excluded,
             "refused_archives": self.refused_archives,
         }
 
@@ -371,7 +385,8 @@ def code_documents_from_tarball(
     settings: CodeFilterSettings | None = None,
     max_total_bytes: int = 512 << 20,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(kept rows, excluded rows) in the document table's shape for one repository tarball."""
+    """(kept rows, excluded rows) in the document table's shape for one repository tarball,
+    text as in the repository (:func:`build_code_documents` masks PII before writing)."""
     settings = settings or CodeFilterSettings()
     kept, excluded = [], []
     files = repository_files(
@@ -392,12 +407,14 @@ def build_code_documents(
     settings: CodeFilterSettings | None = None,
     max_total_bytes: int = 512 << 20,
     name: str = "code",
+    masker: PiiMasker | None = None,
 ) -> CodeDocumentStats:
     """Write ``documents/<name>.parquet`` and ``excluded/<name>.parquet`` for fetched
     repositories (entries of the fetch manifest, tarball paths relative to ``fetch_dir``).
 
     A tarball that is unsafe or too large is refused whole: none of its files is read or
-    written, and the refusal is recorded in ``refused_archives``.
+    written, and the refusal is recorded in ``refused_archives``. With a ``masker``, the text
+    of kept and excluded files is masked after filtering (the filters see the file as it is).
     """
     stats = CodeDocumentStats()
     kept: list[dict[str, Any]] = []
@@ -420,8 +437,11 @@ def build_code_documents(
     stats.files_read = len(kept) + len(excluded)
     stats.documents_kept = len(kept)
     stats.files_excluded = len(excluded)
-    stats.filters.update(row["filter"] for row in excluded)
-    stats.languages.update(row["language"] or "unknown" for row in kept)
+    stats.reasons = drop_counts(excluded)
+    stats.filters = filter_totals(stats.reasons)
+    stats.languages = value_counts(kept, "language")
+    stats.pii_masked = mask_rows(kept, masker)
+    stats.pii_masked_excluded = mask_rows(excluded, masker)
     write_table(kept, out_dir / "documents" / f"{name}.parquet", DOCUMENT_SCHEMA)
     write_table(excluded, out_dir / "excluded" / f"{name}.parquet", EXCLUDED_SCHEMA)
     return stats
@@ -513,7 +533,28 @@ def github_repositories(
 
 
 class CodeDocumentsConfig(dg.Config):
-    """File filters; defaults are The Stack's and RedPajama's."""
+    """Which repository files become code documents; defaults follow The Stack and RedPajama.
+
+    The recipe (:mod:`assets.code_filters`), first failing filter wins:
+
+    - licence: only repositories under a permissive licence are fetched at all
+      (``github_repositories``), as The Stack keeps permissively licensed code only;
+    - path: files over 1 MB (The Stack), inside vendored or build folders (``node_modules/``,
+      ``vendor/``, ``third_party/``...), dependency lock files and ``*.min.js`` names are
+      dropped: third-party or machine-written, they teach nothing and repeat across repositories;
+    - language: the extension or file name must map to a programming or config language (The
+      Stack's Linguist-derived table); other files (licences, data, images) are dropped;
+    - content: binary (NUL bytes or not UTF-8), empty, a line over 1000 characters or a mean
+      line length over 100, or under 25% alphanumeric characters (The Stack and RedPajama's
+      thresholds, which catch minified, encoded and data files), or a generator marker
+      ("auto-generated", "do not edit", ...) in the first 5 lines (RedPajama's check);
+    - PII: e-mail addresses, public IP addresses and secrets are masked in kept and excluded
+      files, as The Stack / StarCoder redact e-mails, IPs and keys; secrets are high-confidence
+      patterns only (PEM private keys, AWS, GitHub, Slack, Google, Stripe keys), see
+      :mod:`assets.pii`, so hashes and base64 data in code are left alone.
+
+    Each dropped file is written to ``excluded/`` with its filter and reason.
+    """
 
     max_file_bytes: int = Field(default=1_000_000, description="Drop files larger than this.")
     max_line_length: int = Field(default=1000, description="Drop files with a longer line.")
@@ -532,18 +573,43 @@ class CodeDocumentsConfig(dg.Config):
     max_expanded_bytes_per_repository: int = Field(
         default=512_000_000, description="Refuse a tarball that expands past this size."
     )
+    mask_pii: bool = Field(
+        default=True, description="Mask PII in the text (the kinds below); off: text as is."
+    )
+    mask_emails: bool = Field(
+        default=True, description="Replace e-mail addresses (datatrove PIIFormatter)."
+    )
+    mask_ips: bool = Field(
+        default=True, description="Replace public IPv4 addresses (datatrove PIIFormatter)."
+    )
+    mask_secrets: bool = Field(
+        default=True,
+        description="Replace private keys and API tokens of known shapes with <SECRET>.",
+    )
+
+    def masker(self) -> PiiMasker | None:
+        """The PII masker these settings ask for; None when masking is off."""
+        if not self.mask_pii:
+            return None
+        return PiiMasker(
+            remove_emails=self.mask_emails,
+            remove_ips=self.mask_ips,
+            remove_secrets=self.mask_secrets,
+            whole_ips_only=True,
+        )
 
 
 @dg.asset(
     group_name="documents",
     kinds={"python", "parquet"},
-    code_version=CODE_VERSION,
+    code_version=DOCUMENTS_CODE_VERSION,
     owners=["team:data"],
     description=(
         "Code documents: each file of the fetched repositories, read from the tarball without "
         "extracting it, kept with its language (from the extension) unless it is binary, "
         "vendored, generated, minified, oversized, or fails The Stack's line-length and "
-        "alphanumeric filters; dropped files go to excluded/ with the filter and reason."
+        "alphanumeric filters; e-mails, public IPs and secrets masked; dropped files go to "
+        "excluded/ with the filter and reason."
     ),
 )
 def code_documents(
@@ -562,7 +628,7 @@ def code_documents(
     )
     upstream = upstream_versions(github_repositories=github_repositories)
     with data_root.store().publish(
-        "code_documents", None, CODE_VERSION, config.model_dump(), upstream
+        "code_documents", None, DOCUMENTS_CODE_VERSION, config.model_dump(), upstream
     ) as staging:
         if staging.existing is None:
             stats = build_code_documents(
@@ -572,6 +638,7 @@ def code_documents(
                 fetched_at=github_repositories.created_at,
                 settings=settings,
                 max_total_bytes=config.max_expanded_bytes_per_repository,
+                masker=config.masker(),
             )
             for refused in stats.refused_archives:
                 repo, reason = refused["repo"], refused["reason"]
@@ -583,22 +650,11 @@ def code_documents(
 def describe_code_documents(manifest: Manifest) -> dict[str, Any]:
     """Readable metadata from the manifest, the same for a new and a reused version."""
     counts = manifest.counts
-    return {
-        "dagster/row_count": counts.get("documents_kept", 0),
-        "dropped_by_filter": dg.MetadataValue.json(counts.get("filters", {})),
-        "languages": dg.MetadataValue.json(counts.get("languages", {})),
+    return describe_documents(manifest, seen=counts.get("files_read", 0), label=_file_label) | {
         "refused_archives": dg.MetadataValue.json(counts.get("refused_archives", [])),
-        "preview": dg.MetadataValue.md(_preview(manifest)),
     }
 
 
-def _preview(manifest: Manifest, rows: int = 8) -> str:
-    lines = ["| table | path | language | reason |", "|---|---|---|---|"]
-    for table in ("documents", "excluded"):
-        for path in document_files(manifest, table):
-            for row in pq.read_table(path).slice(0, rows).to_pylist():
-                where = json.loads(row["metadata"])
-                reason = row.get("reason") or ""
-                name = f"{where['repo']}/{where['path']}"
-                lines.append(f"| {table} | {name} | {row['language']} | {reason} |")
-    return "\n".join(lines)
+def _file_label(row: dict[str, Any]) -> str:
+    where = row_metadata(row)
+    return f"{where.get('repo')}/{where.get('path')}"

@@ -31,7 +31,15 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 from pydantic import Field
 
+from assets.document_summary import (
+    describe_documents,
+    drop_counts,
+    filter_totals,
+    row_metadata,
+    value_counts,
+)
 from assets.language_id import identify_language
+from assets.pii import PiiMasker, mask_rows
 from assets.publishing import SourceConfig, document_files, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA, document_id, write_table
 from pipelines.http import FetchError, HttpClient, TooLargeError
@@ -40,6 +48,7 @@ from pipelines.resources import DataRoot, SourcesProfile
 from pipelines.storage import Manifest, sha256_file
 
 CODE_VERSION = "1"
+DOCUMENTS_CODE_VERSION = "2"  # book_documents: PII masked, reasons counted
 CANONICAL_BOOK_URL = "https://www.gutenberg.org/ebooks/{id}"
 LICENSE_WHEN_UNKNOWN = "unknown"
 
@@ -499,22 +508,27 @@ class DocumentSettings:
     languages: list[str] | None = field(default_factory=lambda: ["en"])
     public_domain_only: bool = True
     min_chars: int = 1000
+    mask_pii: bool = True
 
 
 @dataclass
 class DocumentsResult:
     documents: list[dict] = field(default_factory=list)
     excluded: list[dict] = field(default_factory=list)
+    pii_masked: dict[str, int] = field(default_factory=dict)  # kind -> replacements, kept
+    pii_masked_excluded: dict[str, int] = field(default_factory=dict)  # the same, excluded
 
     def counts(self) -> dict[str, Any]:
-        reasons = Counter(row["filter"] for row in self.excluded)
-        languages = Counter(row["language"] for row in self.documents)
+        reasons = drop_counts(self.excluded)
         return {
             "documents_kept": len(self.documents),
             "documents_excluded": len(self.excluded),
-            "excluded_by_filter": dict(sorted(reasons.items())),
-            "languages": dict(sorted(languages.items())),
+            "filters": filter_totals(reasons),
+            "reasons": reasons,
+            "languages": value_counts(self.documents, "language"),
             "chars_kept": sum(len(row["text"]) for row in self.documents),
+            "pii_masked": self.pii_masked,
+            "pii_masked_excluded": self.pii_masked_excluded,
         }
 
 
@@ -552,7 +566,8 @@ def _metadata(record: BookRecord | None, **extra: Any) -> str:
 def build_documents(manifest: Manifest, settings: DocumentSettings) -> DocumentsResult:
     """Document rows (and excluded rows with filter and reason) from a ``gutenberg_books``
     version: every fetched book, plus the books its fetch skipped (empty text) so the
-    exclusion table says why each catalog book is missing."""
+    exclusion table says why each catalog book is missing. With ``mask_pii`` the text of kept
+    and excluded books is masked last (filters and language ID see the text as it is)."""
     result = DocumentsResult()
     for skipped in manifest.counts.get("skipped", []):
         rdf = skipped.get("rdf_path")
@@ -587,6 +602,9 @@ def build_documents(manifest: Manifest, settings: DocumentSettings) -> Documents
             result.excluded.append(row | {"filter": reason[0], "reason": reason[1]})
         else:
             result.documents.append(row)
+    masker = PiiMasker(whole_ips_only=True) if settings.mask_pii else None
+    result.pii_masked = mask_rows(result.documents, masker)
+    result.pii_masked_excluded = mask_rows(result.excluded, masker)
     return result
 
 
@@ -669,6 +687,24 @@ def gutenberg_books(
 
 
 class BookDocumentsConfig(dg.Config):
+    """Which books become documents; the recipe follows PG-19 and RedPajama's book slice.
+
+    - rights: public domain in the USA only, by the catalog record (``gutenberg_books`` fetches
+      only those by default); PG-19 likewise took only books published before 1919;
+    - boilerplate: the Project Gutenberg header, footer and licence are cut at their markers,
+      with up to four "Produced by" credit paragraphs; PG-19, the book set RedPajama used,
+      ships its books without this text, which would otherwise repeat in every book. Without
+      a marker nothing is cut (and the asset logs it);
+    - language: the catalog language must be in ``languages``; fastText lid.176 on the first
+      100,000 characters is recorded beside it but does not decide;
+    - length: fewer than ``min_chars`` characters after boilerplate removal is not a book;
+    - PII: e-mail and public IP addresses are masked in kept and excluded text. Books rarely
+      hold any, but a transcriber's contact address does turn up (the sample's Kalevala).
+
+    RedPajama also removed near-duplicate books; here that is the corpus dedup stage's job.
+    Dropped books, and the books the fetch skipped, go to ``excluded/`` with filter and reason.
+    """
+
     languages: list[str] | None = Field(
         default=["en"], description="Catalog languages to keep; null keeps all."
     )
@@ -678,17 +714,21 @@ class BookDocumentsConfig(dg.Config):
     min_chars: int = Field(
         default=1000, description="Exclude books shorter than this after boilerplate removal."
     )
+    mask_pii: bool = Field(
+        default=True, description="Replace e-mail and public IP addresses (datatrove PIIFormatter)."
+    )
 
 
 @dg.asset(
     group_name="documents",
     kinds={"python", "parquet"},
-    code_version=CODE_VERSION,
+    code_version=DOCUMENTS_CODE_VERSION,
     owners=["team:data"],
     description=(
         "Gutenberg books as documents: decoded, Project Gutenberg header/footer/licence "
-        "removed, language and rights from the catalog (fastText lid.176 recorded beside). "
-        "Books dropped (language, rights, length, or skipped when fetched) go to excluded/."
+        "removed, language and rights from the catalog (fastText lid.176 recorded beside), "
+        "e-mail and public IP addresses masked. Books dropped (language, rights, length, or "
+        "skipped when fetched) go to excluded/."
     ),
 )
 def book_documents(
@@ -700,7 +740,7 @@ def book_documents(
     store = data_root.store()
     upstream = upstream_versions(gutenberg_books=gutenberg_books)
     with store.publish(
-        "book_documents", None, CODE_VERSION, config.model_dump(), upstream
+        "book_documents", None, DOCUMENTS_CODE_VERSION, config.model_dump(), upstream
     ) as staging:
         if staging.existing is None:
             result = build_documents(gutenberg_books, DocumentSettings(**config.model_dump()))
@@ -716,16 +756,19 @@ def book_documents(
             if unmarked:
                 context.log.warning(f"books without a PG start marker (kept whole): {unmarked}")
             staging.counts.update(result.counts())
-    counts = staging.result.counts
-    return report(
-        context,
-        staging,
-        {
-            "dagster/row_count": counts.get("documents_kept", 0),
-            "excluded_by_filter": dg.MetadataValue.json(counts.get("excluded_by_filter", {})),
-            "languages": dg.MetadataValue.json(counts.get("languages", {})),
-        },
-    )
+    return report(context, staging, describe_book_documents(staging.result))
+
+
+def describe_book_documents(manifest: Manifest) -> dict[str, Any]:
+    """Readable metadata from the manifest, the same for a new and a reused version."""
+    counts = manifest.counts
+    seen = counts.get("documents_kept", 0) + counts.get("documents_excluded", 0)
+    return describe_documents(manifest, seen=seen, label=_book_label)
+
+
+def _book_label(row: dict[str, Any]) -> str:
+    meta = row_metadata(row)
+    return f"#{meta.get('book_id')} {meta.get('title') or ''}".strip()
 
 
 @dg.asset_check(asset=book_documents, blocking=True, description="Every table has our schema.")

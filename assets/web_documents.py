@@ -1,10 +1,11 @@
 """web_documents: WARC responses turned into the common document table."""
 
 import json
+from typing import Literal
 
 import dagster as dg
 import pyarrow.parquet as pq
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from assets.publishing import document_files, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA
@@ -13,7 +14,8 @@ from pipelines.partitions import cc_crawl
 from pipelines.resources import DataRoot, DatatroveExecutor
 from pipelines.storage import Manifest
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
+QUALITY_FILTERS = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
 
 class WebDocumentsConfig(dg.Config):
@@ -23,6 +25,53 @@ class WebDocumentsConfig(dg.Config):
         default=["en"], description="fastText lid.176 labels to keep; null keeps all."
     )
     language_threshold: float = Field(default=0.65, description="Minimum language score.")
+    other_languages: Literal["drop", "route"] = Field(
+        default="drop",
+        description=(
+            "Documents identified (above `language_threshold`) as a language not in "
+            "`languages`: `drop` excludes them (language_not_allowed); `route` writes them, "
+            "PII-masked and skipping the English quality rules, to by_language/<language>/ in "
+            "the document schema. Only documents/ feeds the corpus, and `kept_fraction` stays "
+            "documents/ rows per response read: routed documents are not counted as kept."
+        ),
+    )
+    extraction_focus: Literal["balanced", "precision", "recall"] = Field(
+        default="balanced",
+        description=(
+            "trafilatura's precision/recall balance. `balanced` (trafilatura's default) scores "
+            "the best F1 against human gold text; `precision` is FineWeb's choice."
+        ),
+    )
+    extraction_deduplicate: bool = Field(
+        default=False,
+        description=(
+            "trafilatura's deduplicate option (FineWeb: on). It drops text segments seen in "
+            "earlier pages of the same worker, so a page's text depends on processing order."
+        ),
+    )
+    min_text_chars: int = Field(
+        default=200, description="Extracted texts shorter than this are excluded."
+    )
+    quality_filters: list[str] = Field(
+        default=list(QUALITY_FILTERS),
+        description=(
+            f"FineWeb's quality filters to apply, of {', '.join(QUALITY_FILTERS)} (datatrove's "
+            "thresholds), always in FineWeb's order; they apply to English documents only."
+        ),
+    )
+
+    @field_validator("quality_filters")
+    @classmethod
+    def _known_filters(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(QUALITY_FILTERS))
+        if unknown:
+            raise ValueError(f"unknown quality filters {unknown}; known: {list(QUALITY_FILTERS)}")
+        return names
+
+    url_blocklist: list[str] = Field(
+        default=[],
+        description="Hostnames (with their subdomains) or URL prefixes (with a scheme) to drop.",
+    )
     mask_pii: bool = Field(
         default=True, description="Replace e-mail and public IP addresses (datatrove PIIFormatter)."
     )
@@ -56,7 +105,8 @@ class WebDocumentsConfig(dg.Config):
         "Web documents of one crawl: WARC responses pre-filtered, extracted with trafilatura, "
         "language-identified with fastText lid.176, quality-filtered (Gopher repetition and "
         "quality, C4, FineWeb) and PII-masked. Rejected records go to excluded/ with the step "
-        "and reason."
+        "and reason; with other_languages=route, documents in other languages go to "
+        "by_language/<language>/ instead of excluded/."
     ),
 )
 def web_documents(
@@ -71,6 +121,15 @@ def web_documents(
     settings = WebExtractionSettings(
         languages=config.languages,
         language_threshold=config.language_threshold,
+        other_languages=config.other_languages,
+        extraction_focus=config.extraction_focus,
+        extraction_deduplicate=config.extraction_deduplicate,
+        min_text_chars=config.min_text_chars,
+        gopher_repetition="gopher_repetition" in config.quality_filters,
+        gopher_quality="gopher_quality" in config.quality_filters,
+        c4_quality="c4" in config.quality_filters,
+        fineweb_quality="fineweb" in config.quality_filters,
+        url_blocklist=tuple(config.url_blocklist),
         mask_pii=config.mask_pii,
     )
     upstream = upstream_versions(commoncrawl_warcs=commoncrawl_warcs)
@@ -110,6 +169,7 @@ def describe_documents(manifest: Manifest) -> dict:
         "steps": dg.MetadataValue.json(counts.get("steps", {})),
         "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
         "languages": dg.MetadataValue.json(counts.get("languages", {})),
+        "routed_languages": dg.MetadataValue.json(counts.get("routed_languages", {})),
         "identified_languages": dg.MetadataValue.json(counts.get("identified_languages", {})),
         "pii_masked": dg.MetadataValue.json(counts.get("pii_masked", {})),
         "read_warnings": dg.MetadataValue.json(counts.get("read_warnings", [])),
@@ -118,7 +178,8 @@ def describe_documents(manifest: Manifest) -> dict:
 
 
 def kept_fraction(counts: dict) -> float:
-    """Documents kept per response record read (0 when nothing was read)."""
+    """Rows of documents/ per response record read (0 when nothing was read); documents
+    routed to by_language/ are not kept for the corpus, so they do not count."""
     read = counts.get("responses_read", 0)
     return counts.get("documents_kept", 0) / read if read else 0.0
 
@@ -146,7 +207,7 @@ def _table_schema() -> dg.TableSchema:
 
 def _preview(manifest: Manifest, rows: int = 5) -> str:
     lines = ["| table | url | language | text |", "|---|---|---|---|"]
-    for table in ("documents", "excluded"):
+    for table in ("documents", "by_language", "excluded"):
         shown = 0
         for path in document_files(manifest, table):
             for row in pq.read_table(path).slice(0, rows - shown).to_pylist():
@@ -159,11 +220,16 @@ def _preview(manifest: Manifest, rows: int = 5) -> str:
     return "\n".join(lines)
 
 
-@dg.asset_check(asset=web_documents, blocking=True, description="Every table has our schema.")
+@dg.asset_check(
+    asset=web_documents,
+    blocking=True,
+    description="documents/ and by_language/ have the document schema.",
+)
 def web_documents_schema(web_documents: Manifest) -> dg.AssetCheckResult:
     wrong = [
         str(path)
-        for path in document_files(web_documents)
+        for table in ("documents", "by_language")
+        for path in document_files(web_documents, table)
         if not pq.read_schema(path).equals(DOCUMENT_SCHEMA, check_metadata=False)
     ]
     return dg.AssetCheckResult(passed=not wrong, metadata={"wrong_schema": json.dumps(wrong)})

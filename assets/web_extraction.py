@@ -9,20 +9,33 @@ Steps, in order (one class per transformation)::
     RecordSizeFilter       drop payloads over the size cap
     UrlBlocklistFilter     drop blocked domains and URLs
     HtmlDecodeFilter       payload bytes -> HTML text (UTF-8, declared charset, then detection)
-    TrafilaturaExtractor   HTML -> main text (datatrove's Trafilatura, favour_precision, timeout)
+    TrafilaturaExtractor   HTML -> main text (datatrove's Trafilatura, sandboxed with a timeout)
     ExtractedTextFilter    drop failed or too-short extractions
-    LocalLanguageFilter    fastText lid.176 language ID (datatrove's LanguageFilter)
+    WebLanguageFilter      fastText lid.176 language ID (datatrove's LanguageFilter); may pass
+                           documents in other languages on, marked for routing
     GopherRepetitionGate   datatrove's GopherRepetitionFilter   \
     GopherQualityGate      datatrove's GopherQualityFilter       | FineWeb's quality filters, in its
     C4QualityGate          datatrove's C4QualityFilter           | order and with its thresholds,
     FineWebQualityGate     datatrove's FineWebQualityFilter     /  for English documents only
     PiiMasker              e-mail and public IP addresses masked (datatrove's PIIFormatter)
+    LanguageRoutedWriter   routed documents -> by_language/<language>/<rank>.parquet (if routing)
     DocumentTableWriter    kept documents  -> documents/<rank>.parquet
     ExcludedTableWriter    dropped records -> excluded/<rank>.parquet (filter and reason)
 
 Every filter hands what it drops to the one ``ExcludedTableWriter`` through datatrove's
 ``exclusion_writer`` hook, so every record that does not become a document has a row saying which
 step dropped it and why. Records dropped before extraction have empty ``text``.
+
+With ``other_languages="route"``, a document whose language lid.176 identifies confidently but
+which is not one of ``languages`` is routed instead of excluded: it skips the (English) quality
+rules as any non-English document does, is PII-masked, and lands in ``by_language/<language>/``
+in the document schema. Only ``documents/`` is the crawl's corpus input.
+
+``library_speedups`` (on by default) swaps three library code paths for faster ones that give
+the same output, each checked against the original on the corpus by its tests: trafilatura's
+XPath pruning (``assets/trafilatura_speedups.py``), spaCy word and sentence splitting in the
+quality filters (``assets/word_tokens.py``) and Gopher's n-gram statistics
+(``assets/gopher_repetition.py``).
 """
 
 from __future__ import annotations
@@ -30,11 +43,12 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import fsspec
@@ -50,17 +64,23 @@ from datatrove.pipeline.filters import (
     C4QualityFilter,
     FineWebQualityFilter,
     GopherQualityFilter,
-    GopherRepetitionFilter,
 )
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers import ParquetWriter
 from datatrove.utils.logging import logger
 from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 from datatrove.utils.typeshelper import StatHints
+from datatrove.utils.word_tokenizers import WordTokenizer
 
+from assets.gopher_repetition import FastGopherRepetitionFilter
 from assets.language_id import LocalLanguageFilter
 from assets.pii import PiiMasker
 from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA, document_id
+from assets.trafilatura_speedups import (
+    install_trafilatura_speedups,
+    uninstall_trafilatura_speedups,
+)
+from assets.word_tokens import english_word_tokenizer
 from pipelines.executors import ExecutorSettings, build_executor, run_to_completion
 
 MiB = 2**20
@@ -73,16 +93,29 @@ class WebExtractionSettings:
     # Languages to keep (lid.176 codes); None keeps every language above the threshold.
     languages: list[str] | None = field(default_factory=lambda: ["en"])
     language_threshold: float = 0.65
+    # Documents confidently in another language: "drop" excludes them (language_not_allowed),
+    # "route" writes them to by_language/<language>/ instead.
+    other_languages: Literal["drop", "route"] = "drop"
     content_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
     http_statuses: tuple[int, ...] = (200,)
     max_record_bytes: int = 5 * MiB
     min_text_chars: int = 200
-    # Trafilatura: precision over recall as FineWeb does; seconds allowed per document.
-    favour_precision: bool = True
+    # trafilatura's balance of precision and recall: "balanced" (its default) scores a higher F1
+    # against human-made gold text than FineWeb's "precision" (0.838 vs 0.791, bench/extraction.py).
+    extraction_focus: Literal["balanced", "precision", "recall"] = "balanced"
+    # trafilatura's deduplicate option (FineWeb's choice) drops text segments seen in earlier
+    # documents of the same process, so a page's text would depend on which pages the worker
+    # extracted before it; off, extraction is a function of the page alone.
+    extraction_deduplicate: bool = False
+    # Seconds allowed per document.
     extraction_timeout: float = 1.0
-    # trafilatura's fast mode skips its fallback extractors (readability, jusText): 1.5-1.8x
-    # faster extraction, about 4 points less F1 against gold text (bench/extraction.py).
+    # trafilatura's fast mode skips its fallback extractors (readability, jusText): faster
+    # extraction, about 4 points less F1 against gold text (bench/extraction.py).
     extraction_fast: bool = False
+    # Faster, output-identical code paths for trafilatura's XPath pruning, spaCy's word
+    # tokenisation in the quality filters and Gopher's n-gram statistics
+    # (assets/trafilatura_speedups.py, assets/word_tokens.py, assets/gopher_repetition.py).
+    library_speedups: bool = True
     # FineWeb's quality filters (datatrove's, default thresholds), applied in this order.
     gopher_repetition: bool = True
     gopher_quality: bool = True
@@ -97,6 +130,19 @@ class WebExtractionSettings:
     mask_pii: bool = True
     # Hostnames (their subdomains too) or URL prefixes (with a scheme) to drop.
     url_blocklist: tuple[str, ...] = ()
+
+    def trafilatura_options(self) -> dict[str, bool]:
+        """The keyword arguments of ``trafilatura.extract`` these settings stand for."""
+        options = {
+            "favor_precision": self.extraction_focus == "precision",
+            "include_comments": False,
+            "deduplicate": self.extraction_deduplicate,
+        }
+        if self.extraction_focus == "recall":
+            options["favor_recall"] = True
+        if self.extraction_fast:
+            options["fast"] = True
+        return options
 
 
 def web_document_id(url: str, warc_date: str) -> str:
@@ -449,10 +495,41 @@ class TrafilaturaExtractor(Trafilatura):
 
     name = "trafilatura"
 
+    def __init__(
+        self, *, options: dict[str, bool], timeout: float, library_speedups: bool = False
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.options = options
+        self.library_speedups = library_speedups
+
+    @classmethod
+    def from_settings(cls, settings: WebExtractionSettings) -> TrafilaturaExtractor:
+        return cls(
+            options=settings.trafilatura_options(),
+            timeout=settings.extraction_timeout,
+            library_speedups=settings.library_speedups,
+        )
+
+    def extract(self, text: str) -> str:
+        from trafilatura import extract
+
+        if self.library_speedups:
+            # Already installed when the sandbox's child was forked; a child started by spawn
+            # or forkserver installs them here (a no-op otherwise).
+            install_trafilatura_speedups()
+        return extract(text, **self.options)
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         # Imported here so that the sandbox's forked child inherits it instead of importing it
         # within the first document's timeout.
         import trafilatura  # noqa: F401
+
+        # The speed-ups patch trafilatura's module state in this worker process (the sandbox's
+        # child inherits it); the setting decides which code path runs, both give the same text.
+        if self.library_speedups:
+            install_trafilatura_speedups()
+        else:
+            uninstall_trafilatura_speedups()
 
         with ExtractorSandbox(timeout=self.timeout, warmup_text="") as sandbox:
             for doc in data:
@@ -503,6 +580,48 @@ class ExtractedTextFilter(BaseFilter):
         return True
 
 
+# --------------------------------------------------------------------------- language
+
+# Metadata flag of a document to be written to by_language/ instead of documents/.
+ROUTED = "routed_by_language"
+
+
+class WebLanguageFilter(LocalLanguageFilter):
+    """``LocalLanguageFilter`` that can route documents in other languages instead of dropping.
+
+    With ``route_other_languages``, a document whose most likely language is not one of
+    ``languages`` but scores above ``language_threshold`` (the comparison datatrove applies to
+    the kept languages) goes on with ``ROUTED`` set, for ``LanguageRoutedWriter``. A document
+    scoring at or below the threshold is still dropped, and then always with the reason
+    ``language_score_below_threshold``: its language alone is no longer a reason.
+    """
+
+    def __init__(
+        self,
+        languages: list[str] | None,
+        language_threshold: float,
+        *,
+        route_other_languages: bool = False,
+        exclusion_writer: Any = None,
+    ) -> None:
+        super().__init__(
+            languages=languages,
+            language_threshold=language_threshold,
+            exclusion_writer=exclusion_writer,
+        )
+        self.route_other_languages = route_other_languages
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        decision = super().filter(doc)
+        if decision is True or not self.route_other_languages:
+            return decision
+        if doc.metadata["language_score"] > self.language_threshold:
+            doc.metadata[ROUTED] = True
+            self.stat_update("routed")
+            return True
+        return False, "language_score_below_threshold"
+
+
 # --------------------------------------------------------------------------- quality
 
 
@@ -531,12 +650,39 @@ def gopher_signals(text: str, words: list[str], stop_words: frozenset[str]) -> d
     }
 
 
-class GopherQualityGate(GopherQualityFilter):
+class _LanguageGated(BaseFilter):
+    """Apply the datatrove filter that follows this class in the MRO only to documents whose
+    ``language`` is in ``languages``; others pass untouched (counted as skipped).
+
+    ``word_tokenizer`` is what datatrove calls ``language`` in its quality filters: a language
+    code (datatrove's spaCy tokenizer) or a tokenizer instance such as
+    ``english_word_tokenizer()`` (the same words, faster). Other keyword arguments go to the
+    datatrove filter.
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str] = ("en",),
+        exclusion_writer: Any = None,
+        word_tokenizer: WordTokenizer | str = "en",
+        **options: Any,
+    ) -> None:
+        super().__init__(exclusion_writer=exclusion_writer, language=word_tokenizer, **options)
+        self.languages = frozenset(languages)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata.get("language") not in self.languages:
+            self.stat_update("skipped_language")
+            return True
+        return super().filter(doc)
+
+
+class GopherQualityGate(_LanguageGated, GopherQualityFilter):
     """datatrove's Gopher quality filter (default thresholds) for the languages its rules fit.
 
-    Documents in other languages pass untouched. The computed quantities are stored in
-    ``quality_signals``; the keep/drop decision and its reason are datatrove's own. The text is
-    tokenised twice (signals, then datatrove's check), which costs little next to extraction.
+    The computed quantities are stored in ``quality_signals``; the keep/drop decision and its
+    reason are datatrove's own (datatrove caches the words of the last text, so its check does
+    not tokenise the text again).
     """
 
     name = "gopher_quality"
@@ -544,44 +690,27 @@ class GopherQualityGate(GopherQualityFilter):
     # the step is built rather than when the first document reaches it inside a worker.
     _requires_dependencies: ClassVar = ["spacy"]
 
-    def __init__(self, languages: Sequence[str] = ("en",), exclusion_writer: Any = None) -> None:
-        super().__init__(exclusion_writer=exclusion_writer)
-        self.languages = frozenset(languages)
-
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if doc.metadata.get("language") not in self.languages:
-            self.stat_update("skipped_language")
-            return True
-        words = split_into_words(doc.text, self.language)
-        doc.metadata["quality_signals"] = gopher_signals(
-            doc.text, words, frozenset(self.stop_words)
-        )
+        if doc.metadata.get("language") in self.languages:
+            words = split_into_words(doc.text, self.language)
+            doc.metadata["quality_signals"] = gopher_signals(
+                doc.text, words, frozenset(self.stop_words)
+            )
         return super().filter(doc)
 
 
-class _LanguageGated(BaseFilter):
-    """Apply the datatrove filter that follows this class in the MRO only to documents whose
-    ``language`` is in ``self.languages``; others pass untouched (counted as skipped)."""
-
-    languages: frozenset[str]
-
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if doc.metadata.get("language") not in self.languages:
-            self.stat_update("skipped_language")
-            return True
-        return super().filter(doc)
-
-
-class GopherRepetitionGate(_LanguageGated, GopherRepetitionFilter):
+class GopherRepetitionGate(_LanguageGated, FastGopherRepetitionFilter):
     """datatrove's Gopher repetition filter (duplicate lines, paragraphs and n-grams), default
-    thresholds; reasons are datatrove's (``dup_line_frac``, ``top_2_gram``, ...)."""
+    thresholds; reasons are datatrove's (``dup_line_frac``, ``top_2_gram``, ...). With
+    ``fast_n_grams`` the n-gram statistics are computed by ``assets/gopher_repetition.py``
+    (the same numbers, faster)."""
 
     name = "gopher_repetition"
     _requires_dependencies: ClassVar = ["spacy"]
 
-    def __init__(self, languages: Sequence[str] = ("en",), exclusion_writer: Any = None) -> None:
-        super().__init__(exclusion_writer=exclusion_writer)
-        self.languages = frozenset(languages)
+    def __init__(self, *, fast_n_grams: bool = False, **gate: Any) -> None:
+        super().__init__(**gate)
+        self.fast_n_grams = fast_n_grams
 
 
 class C4QualityGate(_LanguageGated, C4QualityFilter):
@@ -592,16 +721,8 @@ class C4QualityGate(_LanguageGated, C4QualityFilter):
     name = "c4_quality"
     _requires_dependencies: ClassVar = ["spacy"]
 
-    def __init__(
-        self,
-        languages: Sequence[str] = ("en",),
-        filter_no_terminal_punct: bool = False,
-        exclusion_writer: Any = None,
-    ) -> None:
-        super().__init__(
-            exclusion_writer=exclusion_writer, filter_no_terminal_punct=filter_no_terminal_punct
-        )
-        self.languages = frozenset(languages)
+    def __init__(self, *, filter_no_terminal_punct: bool = False, **gate: Any) -> None:
+        super().__init__(filter_no_terminal_punct=filter_no_terminal_punct, **gate)
 
 
 class FineWebQualityGate(_LanguageGated, FineWebQualityFilter):
@@ -610,10 +731,6 @@ class FineWebQualityGate(_LanguageGated, FineWebQualityFilter):
 
     name = "fineweb_quality"
     _requires_dependencies: ClassVar = ["spacy"]
-
-    def __init__(self, languages: Sequence[str] = ("en",), exclusion_writer: Any = None) -> None:
-        super().__init__(exclusion_writer=exclusion_writer)
-        self.languages = frozenset(languages)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         # datatrove divides by the text's length and word count, so an empty text (C4's line
@@ -645,10 +762,17 @@ class DocumentTableWriter(ParquetWriter):
     name = "document_table"
     schema_for_rows: pa.Schema = DOCUMENT_SCHEMA
 
-    def __init__(self, output_folder: DataFolderLike, *, crawl: str, fetched_at: str) -> None:
+    def __init__(
+        self,
+        output_folder: DataFolderLike,
+        *,
+        crawl: str,
+        fetched_at: str,
+        output_filename: str = "${rank}.parquet",
+    ) -> None:
         super().__init__(
             output_folder,
-            output_filename="${rank}.parquet",
+            output_filename=output_filename,
             schema=self.schema_for_rows,
             max_file_size=-1,
         )
@@ -681,6 +805,36 @@ class DocumentTableWriter(ParquetWriter):
         if not self.output_folder.exists(filename):
             with self.output_folder.open(filename, "wb") as f:
                 pq.write_table(self.schema_for_rows.empty_table(), f)
+
+
+class LanguageRoutedWriter(DocumentTableWriter):
+    """Write the documents ``WebLanguageFilter`` routed to
+    ``<folder>/<language>/<rank:05d>.parquet`` (``DOCUMENT_SCHEMA``) and pass the others on;
+    routed documents go no further, so they never reach ``documents/``.
+
+    A language's folder exists only where some document was routed to it: the languages are
+    not known in advance, so there are no empty files.
+    """
+
+    name = "by_language_table"
+
+    def __init__(self, output_folder: DataFolderLike, *, crawl: str, fetched_at: str) -> None:
+        super().__init__(
+            output_folder,
+            crawl=crawl,
+            fetched_at=fetched_at,
+            # lid.176 labels are short letter codes ("zh", "pt", "als"), safe as folder names.
+            output_filename="${language}/${rank}.parquet",
+        )
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with self:
+            for document in data:
+                if not document.metadata.get(ROUTED):
+                    yield document
+                    continue
+                with self.track_time():
+                    self.write(document, rank)
 
 
 class _ExclusionTap:
@@ -771,30 +925,28 @@ def build_web_pipeline(
         RecordSizeFilter(settings.max_record_bytes),
         UrlBlocklistFilter(settings.url_blocklist),
         HtmlDecodeFilter(),
-        TrafilaturaExtractor(
-            favour_precision=settings.favour_precision,
-            timeout=settings.extraction_timeout,
-            **({"fast": True} if settings.extraction_fast else {}),
-        ),
+        TrafilaturaExtractor.from_settings(settings),
         ExtractedTextFilter(settings.min_text_chars),
-        LocalLanguageFilter(
-            languages=settings.languages, language_threshold=settings.language_threshold
+        WebLanguageFilter(
+            languages=settings.languages,
+            language_threshold=settings.language_threshold,
+            route_other_languages=settings.other_languages == "route",
         ),
     ]
-    quality_languages = settings.gopher_languages
+    gated = {
+        "languages": settings.gopher_languages,
+        "word_tokenizer": english_word_tokenizer() if settings.library_speedups else "en",
+    }
     if settings.gopher_repetition:
-        filters.append(GopherRepetitionGate(languages=quality_languages))
+        filters.append(GopherRepetitionGate(fast_n_grams=settings.library_speedups, **gated))
     if settings.gopher_quality:
-        filters.append(GopherQualityGate(languages=quality_languages))
+        filters.append(GopherQualityGate(**gated))
     if settings.c4_quality:
         filters.append(
-            C4QualityGate(
-                languages=quality_languages,
-                filter_no_terminal_punct=settings.c4_filter_no_terminal_punct,
-            )
+            C4QualityGate(filter_no_terminal_punct=settings.c4_filter_no_terminal_punct, **gated)
         )
     if settings.fineweb_quality:
-        filters.append(FineWebQualityGate(languages=quality_languages))
+        filters.append(FineWebQualityGate(**gated))
     if settings.mask_pii:
         filters.append(PiiMasker())
     for step in filters:
@@ -805,8 +957,15 @@ def build_web_pipeline(
         max_payload_bytes=settings.max_record_bytes,
         warnings_folder=str(out_dir / "logs" / "read_warnings"),
     )
-    writer = DocumentTableWriter(str(out_dir / "documents"), crawl=crawl, fetched_at=fetched_at)
-    return [reader, *filters, writer, excluded]
+    writers: list[PipelineStep] = []
+    if settings.other_languages == "route":
+        writers.append(
+            LanguageRoutedWriter(str(out_dir / "by_language"), crawl=crawl, fetched_at=fetched_at)
+        )
+    writers.append(
+        DocumentTableWriter(str(out_dir / "documents"), crawl=crawl, fetched_at=fetched_at)
+    )
+    return [reader, *filters, *writers, excluded]
 
 
 @dataclass
@@ -814,6 +973,8 @@ class StepCounts:
     seen: int = 0
     kept: int = 0
     dropped: int = 0
+    # Passed on unchecked: the quality gates' count of documents outside their languages.
+    skipped: int = 0
 
 
 @dataclass
@@ -823,15 +984,18 @@ class ExtractionStats:
     files: int = 0
     records_read: int = 0  # WARC records of every type
     responses_read: int = 0  # response records that entered the pipeline
-    documents_kept: int = 0
+    documents_kept: int = 0  # rows of documents/
+    documents_routed: int = 0  # rows of by_language/ (other languages, when routing)
     documents_excluded: int = 0
     text_bytes: int = 0  # UTF-8 bytes of the kept documents' text
     steps: dict[str, StepCounts] = field(default_factory=dict)  # filter name -> counts, in order
     reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # filter -> reason -> rows
     languages: dict[str, int] = field(default_factory=dict)  # language -> kept documents
+    routed_languages: dict[str, int] = field(default_factory=dict)  # language -> routed documents
     # language -> documents that reached language ID (kept or not), as lid.176 labelled them
     identified_languages: dict[str, int] = field(default_factory=dict)
-    pii_masked: dict[str, int] = field(default_factory=dict)  # kind -> replacements in documents
+    # kind -> replacements in documents (routed ones included)
+    pii_masked: dict[str, int] = field(default_factory=dict)
     read_warnings: list[ReadWarning] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -857,8 +1021,8 @@ def collect_extraction_stats(
 ) -> ExtractionStats:
     """Sum what the ``tasks`` ranks of ``pipeline`` wrote under ``out_dir``.
 
-    Step counts come from datatrove's per-rank stats; kept documents, languages and drop reasons
-    are read back from the Parquet files themselves.
+    Step counts come from datatrove's per-rank stats; kept and routed documents, their languages
+    and drop reasons are read back from the Parquet files themselves.
     """
     reader = pipeline[0]
     if not isinstance(reader, WarcResponseReader):
@@ -881,6 +1045,7 @@ def collect_extraction_stats(
                 seen=counter[StatHints.total],
                 kept=counter[StatHints.forwarded],
                 dropped=counter[StatHints.dropped],
+                skipped=counter["skipped_language"],
             )
 
     language_step = next((s for s in pipeline if isinstance(s, LocalLanguageFilter)), None)
@@ -901,6 +1066,12 @@ def collect_extraction_stats(
     result.documents_kept = documents.num_rows
     result.text_bytes = int(pc.sum(pc.binary_length(documents["text"])).as_py() or 0)
     result.languages = dict(Counter(documents["language"].to_pylist()).most_common())
+
+    routed: Counter[str] = Counter()
+    for path in sorted((out_dir / "by_language").glob("*/*.parquet")):
+        routed.update(pq.read_table(path, columns=["language"])["language"].to_pylist())
+    result.routed_languages = dict(routed.most_common())
+    result.documents_routed = routed.total()
 
     excluded = pq.read_table(str(out_dir / "excluded"), columns=["filter", "reason"])
     result.documents_excluded = excluded.num_rows
@@ -925,7 +1096,8 @@ def extract_web_documents(
     """Run the web pipeline on ``warc_files`` (one task per file) into the fresh ``out_dir``.
 
     Writes ``documents/<rank>.parquet``, ``excluded/<rank>.parquet`` and datatrove's logs under
-    ``logs/``; every rank writes both tables, empty ones included.
+    ``logs/``; every rank writes both tables, empty ones included. When routing other languages,
+    ``by_language/<language>/<rank>.parquet`` too, for the ranks and languages that have rows.
     """
     if not warc_files:
         raise ValueError("no WARC files to extract")
@@ -937,6 +1109,9 @@ def extract_web_documents(
         paths, out_dir, crawl=crawl, fetched_at=fetched_at, settings=settings
     )
     tasks = len(paths)
+    # A rank rewrites its documents/ and excluded/ files, but which by_language/ files it writes
+    # depends on what it routes this time: an earlier run's must not linger.
+    shutil.rmtree(out_dir / "by_language", ignore_errors=True)
     # Rerunning into a directory with completion markers must not skip work.
     run_to_completion(
         build_executor(pipeline, executor, tasks, out_dir / "logs", skip_completed=False)

@@ -4,27 +4,31 @@
 
 (1) Throughput. Real pages of ``corpus/html`` (every page of the three benchmark sets) wrapped
 into WARC response records, together with the corpus' real WARC files (Common Crawl excerpt,
-Dolma sample, UKWA and Heritrix crawls with their non-HTML records), run once through lmforge's
-web pipeline and once through datatrove's FineWeb recipe as its ``examples/fineweb.py``
-configures it, on the same files, one task on one core, in the same run. datatrove's
-``URLFilter`` is left out of the baseline (it needs tldextract's public suffix list, fetched over
-the network) and lmforge's block list is empty, so neither filters URLs. Reported: documents per
-second (response records in), MB/s (WARC bytes in), time per step, and the overlap of the kept
-sets.
+Dolma sample, UKWA and Heritrix crawls with their non-HTML records), run through lmforge's web
+pipeline (its defaults; FineWeb's extraction settings; the same with ``library_speedups`` off)
+and through datatrove's FineWeb recipe as its ``examples/fineweb.py`` configures it: the same
+files, the same number of workers (one task per file), each pipeline in a fresh process, in one
+run. datatrove's ``URLFilter`` is left out of the baseline (it needs tldextract's public suffix
+list, fetched over the network) and lmforge's block list is empty, so neither filters URLs.
+Reported: documents per second (response records in), MB/s (WARC bytes in), time per step, and
+the overlap of the kept sets.
 (2) Extraction quality. Token-level bag-of-words precision / recall / F1 (lower-cased ``\\w+``
 token multisets, macro-averaged over pages, as WCXB's ``evaluate.py``) of lmforge's trafilatura
-settings (``favour_precision=True``) against trafilatura's defaults, on the pages with full gold
-text (article-extraction-benchmark and WCXB).
+settings against trafilatura's defaults, on the pages with full gold text
+(article-extraction-benchmark and WCXB).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -35,7 +39,14 @@ from urllib.parse import quote
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from assets.web_extraction import WebExtractionSettings
 from pipelines.settings import default_corpus_dir
+
+# FineWeb's extraction choices (examples/fineweb.py: Trafilatura(favour_precision=True), whose
+# deduplicate option defaults to on) with lmforge's steps: the equal-settings comparison.
+FINEWEB_SETTINGS = WebExtractionSettings(
+    languages=["en"], extraction_focus="precision", extraction_deduplicate=True
+)
 
 REAL_WARCS = [
     "commoncrawl/warc/CC-MAIN-2020-34-excerpt-resiliparse.warc.gz",
@@ -136,30 +147,39 @@ def bag_of_words_prf(predicted: str, gold: str) -> tuple[float, float, float]:
 
 
 def extraction_quality(pages: list[tuple[str, bytes, str | None]]) -> dict[str, dict]:
-    """Macro P/R/F1 and time of lmforge's trafilatura call and of trafilatura's defaults."""
+    """Macro P/R/F1 and time of trafilatura's defaults and of lmforge's extraction settings.
+
+    trafilatura's defaults run first, on the stock library; lmforge's rows then run as the
+    pipeline runs them, with ``library_speedups`` installed (their output is identical).
+    """
     from trafilatura import extract
 
-    from assets.web_extraction import WebExtractionSettings, _decode
+    from assets.trafilatura_speedups import install_trafilatura_speedups
+    from assets.web_extraction import _decode
 
-    settings = WebExtractionSettings()
-    configs = {
-        # What TrafilaturaExtractor calls (datatrove's Trafilatura.extract with our settings).
-        "lmforge (favor_precision, no comments, deduplicate)": dict(
-            favor_precision=settings.favour_precision, include_comments=False, deduplicate=True
-        ),
-        "lmforge, fast extraction (extraction_fast=True)": dict(
-            favor_precision=settings.favour_precision,
-            include_comments=False,
-            deduplicate=True,
-            fast=True,
-        ),
-        "trafilatura defaults": {},
-    }
     gold_pages = [
         (_decode(payload, None) or "", gold) for _, payload, gold in pages if gold is not None
     ]
+    configs = {
+        "trafilatura defaults (stock library)": ({}, False),
+        "lmforge default (balanced, no comments, no deduplication)": (
+            WebExtractionSettings().trafilatura_options(),
+            True,
+        ),
+        "lmforge with FineWeb's settings (favour_precision, deduplicate)": (
+            FINEWEB_SETTINGS.trafilatura_options(),
+            True,
+        ),
+        "lmforge, fast extraction (extraction_fast=True)": (
+            WebExtractionSettings(extraction_fast=True).trafilatura_options(),
+            True,
+        ),
+    }
     results = {}
-    for name, options in configs.items():
+    for name, (options, speedups) in configs.items():
+        if speedups:
+            install_trafilatura_speedups()
+        reset_trafilatura_deduplication()
         scores = []
         started = time.perf_counter()
         for html, gold in gold_pages:
@@ -173,6 +193,14 @@ def extraction_quality(pages: list[tuple[str, bytes, str | None]]) -> dict[str, 
             "seconds": elapsed,
         }
     return results
+
+
+def reset_trafilatura_deduplication() -> None:
+    """Empty trafilatura's process-wide cache of seen text segments (``deduplicate=True``), so
+    each configuration starts from the same state."""
+    from trafilatura.deduplication import LRU_TEST
+
+    LRU_TEST.clear()
 
 
 # --------------------------------------------------------------------------- (1) throughput
@@ -218,7 +246,7 @@ def _step_seconds(stats_file: Path) -> dict[str, float]:
 
 def _warm_up() -> None:
     """Load what every pipeline loads once per process (spaCy's tokenizer, lid.176, trafilatura),
-    so that the first pipeline timed does not pay for the others."""
+    so that the time measured is the time spent on documents."""
     import trafilatura
     from datatrove.utils.text import split_into_words
 
@@ -229,77 +257,96 @@ def _warm_up() -> None:
     trafilatura.extract("<html><body><p>Warm up the extractor.</p></body></html>")
 
 
-def throughput(warc_files: list[Path], work: Path) -> dict[str, dict]:
-    """One run of each pipeline over ``warc_files`` (one task per file, one worker)."""
-    import pyarrow.parquet as pq
+PIPELINES = {
+    "lmforge": "lmforge web recipe (defaults)",
+    "lmforge-fineweb": "lmforge web recipe, FineWeb's extraction settings",
+    "lmforge-stock": "lmforge web recipe, FineWeb's extraction settings, library_speedups off",
+    "datatrove": "datatrove FineWeb recipe",
+}
+
+
+def run_pipeline(name: str, warc_dir: Path, out: Path, workers: int) -> dict:
+    """Run one pipeline over the WARC files of ``warc_dir`` (one task per file) into ``out``;
+    returns its time, kept record ids and seconds per step. Runs in a process of its own (see
+    ``throughput``)."""
     from datatrove.executor import LocalPipelineExecutor
 
-    from assets.web_extraction import WebExtractionSettings, extract_web_documents
+    _warm_up()
+    files = sorted(warc_dir.iterdir())
+    if name == "datatrove":
+        executor = LocalPipelineExecutor(
+            _datatrove_fineweb(warc_dir, out),
+            tasks=len(files),
+            workers=workers,
+            logging_dir=str(out / "logs"),
+        )
+        started = time.perf_counter()
+        executor.run()
+        elapsed = time.perf_counter() - started
+        kept = []
+        for path in (out / "output").glob("*.jsonl.gz"):
+            with gzip.open(path, "rt") as f:
+                kept.extend(json.loads(line)["id"] for line in f)
+        return {"seconds": elapsed, "kept": kept, "steps": _step_seconds(out / "logs/stats.json")}
+
+    import pyarrow.parquet as pq
+
+    from assets.web_extraction import extract_web_documents
     from pipelines.executors import ExecutorSettings
 
+    settings = {
+        "lmforge": WebExtractionSettings(languages=["en"]),
+        "lmforge-fineweb": FINEWEB_SETTINGS,
+        "lmforge-stock": dataclasses.replace(FINEWEB_SETTINGS, library_speedups=False),
+    }[name]
+    started = time.perf_counter()
+    stats = extract_web_documents(
+        files,
+        out,
+        crawl="bench",
+        fetched_at="bench",
+        settings=settings,
+        executor=ExecutorSettings(workers=workers),
+    )
+    elapsed = time.perf_counter() - started
+    rows = pq.read_table(out / "documents", columns=["metadata"]).to_pylist()
+    return {
+        "seconds": elapsed,
+        "responses": stats.responses_read,
+        "kept": [json.loads(row["metadata"])["warc_record_id"] for row in rows],
+        "steps": _step_seconds(out / "logs/stats.json"),
+    }
+
+
+def throughput(warc_files: list[Path], work: Path, names: list[str], workers: int) -> dict:
+    """Each pipeline of ``names`` over ``warc_files``, each in a fresh Python process: lmforge's
+    library speed-ups patch trafilatura's module state, which must not leak into the baseline,
+    and every pipeline pays the same imports and warm-up outside its timed part."""
     warc_dir = work / "warcs"
     warc_dir.mkdir()
     for path in warc_files:
         shutil.copy(path, warc_dir / path.name)
-    files = sorted(warc_dir.iterdir())
     results = {}
-    _warm_up()
-
-    for name, fast in [
-        ("lmforge web recipe", False),
-        ("lmforge web recipe, fast extraction", True),
-    ]:
-        out = work / name.replace(" ", "_").replace(",", "")
-        started = time.perf_counter()
-        stats = extract_web_documents(
-            files,
-            out,
-            crawl="bench",
-            fetched_at="bench",
-            settings=WebExtractionSettings(languages=["en"], extraction_fast=fast),
-            executor=ExecutorSettings(workers=1),
-        )
-        elapsed = time.perf_counter() - started
-        kept = pq.read_table(out / "documents", columns=["metadata"]).to_pylist()
-        results[name] = {
-            "seconds": elapsed,
-            "responses": stats.responses_read,
-            "kept": {json.loads(row["metadata"])["warc_record_id"] for row in kept},
-            "steps": _step_seconds(out / "logs/stats.json"),
-        }
-
-    out = work / "datatrove"
-    pipeline = _datatrove_fineweb(warc_dir, out)
-    executor = LocalPipelineExecutor(
-        pipeline, tasks=len(files), workers=1, logging_dir=str(out / "logs")
-    )
-    started = time.perf_counter()
-    executor.run()
-    elapsed = time.perf_counter() - started
-    kept_ids = set()
-    for path in (out / "output").glob("*.jsonl.gz"):
-        with gzip.open(path, "rt") as f:
-            kept_ids.update(json.loads(line)["id"] for line in f)
-    steps = _step_seconds(out / "logs/stats.json")
-    results["datatrove FineWeb recipe"] = {
-        "seconds": elapsed,
-        "responses": None,
-        "kept": kept_ids,
-        "steps": steps,
-    }
+    for name in names:
+        out = work / name
+        result_file = work / f"{name}.json"
+        command = [sys.executable, "-m", "bench.extraction", "--run-pipeline", name]
+        command += ["--warc-dir", str(warc_dir), "--out", str(out)]
+        command += ["--result", str(result_file), "--workers", str(workers)]
+        subprocess.run(command, check=True)
+        result = json.loads(result_file.read_text())
+        result["kept"] = set(result["kept"])
+        results[name] = result
     return results
 
 
 # --------------------------------------------------------------------------- report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--limit", type=int, default=None, help="pages per benchmark set")
-    args = parser.parse_args()
+def _report(args: argparse.Namespace) -> list[str]:
     corpus = Path(default_corpus_dir())
     pages = corpus_pages(corpus, args.limit)
-
+    names = args.pipelines
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         page_warc = work / "corpus-html-pages.warc.gz"
@@ -307,10 +354,9 @@ def main() -> None:
         warc_files = [page_warc, *(corpus / name for name in REAL_WARCS)]
         warc_bytes = sum(path.stat().st_size for path in warc_files)
         html_bytes = sum(len(payload) for _, payload, _ in pages)
-        runs = throughput(warc_files, work)
+        runs = throughput(warc_files, work, names, args.workers)
 
-    lm, dt = runs["lmforge web recipe"], runs["datatrove FineWeb recipe"]
-    responses = lm["responses"]
+    responses = next(run["responses"] for run in runs.values() if run.get("responses"))
     lines = [
         "## Web extraction (`python -m bench.extraction"
         + (f" --limit {args.limit}" if args.limit else "")
@@ -319,51 +365,70 @@ def main() -> None:
         f"### Throughput: {len(pages)} corpus/html pages wrapped as WARC responses "
         f"({html_bytes / 1e6:.1f} MB of HTML) + {len(REAL_WARCS)} real WARC files; "
         f"{len(warc_files)} files, {warc_bytes / 1e6:.1f} MB gzipped, {responses} response "
-        "records; one task per file, 1 worker, English kept",
+        f"records; one task per file, {args.workers} worker(s), English kept",
         "",
         "| pipeline | seconds | responses/s | MB/s (gzipped WARC) | kept |",
         "|---|---|---|---|---|",
     ]
     for name, run in runs.items():
         lines.append(
-            f"| {name} | {run['seconds']:.1f} | {responses / run['seconds']:.2f} | "
+            f"| {PIPELINES[name]} | {run['seconds']:.1f} | {responses / run['seconds']:.2f} | "
             f"{warc_bytes / 1e6 / run['seconds']:.3f} | {len(run['kept'])} |"
         )
     lines.append("")
+    baseline = runs.get("datatrove")
     for name, run in runs.items():
-        if run is dt:
+        if baseline is None or name == "datatrove":
             continue
-        both, union = run["kept"] & dt["kept"], run["kept"] | dt["kept"]
+        both, union = run["kept"] & baseline["kept"], run["kept"] | baseline["kept"]
         lines.append(
-            f"- {name}: speed-up over datatrove {dt['seconds'] / run['seconds']:.2f}x; kept sets "
-            f"(by WARC-Record-ID): {len(both)} in both, {len(run['kept'] - dt['kept'])} lmforge "
-            f"only, {len(dt['kept'] - run['kept'])} datatrove only, Jaccard "
+            f"- {PIPELINES[name]}: speed-up over datatrove "
+            f"{baseline['seconds'] / run['seconds']:.2f}x; kept sets (by WARC-Record-ID): "
+            f"{len(both)} in both, {len(run['kept'] - baseline['kept'])} lmforge only, "
+            f"{len(baseline['kept'] - run['kept'])} datatrove only, Jaccard "
             f"{len(both) / len(union) if union else 1:.3f}"
         )
-    lines += [
-        "",
-        "Seconds per step (datatrove's stats, summed over tasks):",
-        "",
-    ]
+    lines += ["", "Seconds per step (datatrove's stats, summed over tasks):", ""]
     for name, run in runs.items():
-        top = sorted(run["steps"].items(), key=lambda item: -item[1])[:5]
-        lines.append(f"- {name}: " + ", ".join(f"{step} {sec:.1f}" for step, sec in top))
+        top = sorted(run["steps"].items(), key=lambda item: -item[1])[:6]
+        lines.append(f"- {PIPELINES[name]}: " + ", ".join(f"{s} {sec:.1f}" for s, sec in top))
 
-    quality = extraction_quality(pages)
-    lines += [
-        "",
-        "### Extraction quality vs gold text (article-extraction-benchmark + WCXB pages; "
-        "lower-cased `\\w+` bag-of-words P/R/F1, macro over pages)",
-        "",
-        "| settings | pages | precision | recall | F1 | seconds |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, row in quality.items():
-        lines.append(
-            f"| {name} | {row['pages']} | {row['precision']:.3f} | {row['recall']:.3f} | "
-            f"{row['f1']:.3f} | {row['seconds']:.1f} |"
-        )
-    print("\n".join(lines))
+    if args.quality:
+        quality = extraction_quality(pages)
+        lines += [
+            "",
+            "### Extraction quality vs gold text (article-extraction-benchmark + WCXB pages; "
+            "lower-cased `\\w+` bag-of-words P/R/F1, macro over pages)",
+            "",
+            "| settings | pages | precision | recall | F1 | seconds |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, row in quality.items():
+            lines.append(
+                f"| {name} | {row['pages']} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{row['f1']:.3f} | {row['seconds']:.1f} |"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="pages per benchmark set")
+    parser.add_argument("--workers", type=int, default=1, help="datatrove workers per pipeline")
+    parser.add_argument("--pipelines", nargs="+", choices=list(PIPELINES), default=list(PIPELINES))
+    parser.add_argument(
+        "--no-quality", dest="quality", action="store_false", help="skip extraction quality"
+    )
+    parser.add_argument("--run-pipeline", choices=list(PIPELINES), help=argparse.SUPPRESS)
+    parser.add_argument("--warc-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run_pipeline:
+        result = run_pipeline(args.run_pipeline, args.warc_dir, args.out, args.workers)
+        args.result.write_text(json.dumps(result))
+        return
+    print("\n".join(_report(args)))
 
 
 if __name__ == "__main__":

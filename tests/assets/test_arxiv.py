@@ -19,6 +19,7 @@ from assets.arxiv import (
     PaperDocumentSettings,
     PaperRecord,
     arxiv_papers,
+    build_paper_documents,
     fetch_abs,
     fetch_source,
     iter_abs_archive,
@@ -41,6 +42,8 @@ from pipelines.resources import DataRoot, SourcesProfile
 from pipelines.safe_tar import UnsafeArchiveError
 
 OAI = "arxiv/oai-pmh"
+# An author's address that cs/9901011 ("A Brief History of the Internet") quotes in its text.
+LEINER = "leiner@mcc.com"
 ABS_TAR = "arxiv/abs/arxiv-abs-0704.0001-0704.0700.tar.gz"
 
 
@@ -357,3 +360,31 @@ def test_assets_materialize(tmp_path: Path, corpus_dir: Path) -> None:
         url for url, row in rows.items() if len(row["text"]) < 700
     }
     assert documents.counts["documents_kept"] == len(kept) >= 1
+
+    assert LEINER not in history["text"] and "email@example.com" in history["text"]
+    assert meta["pii_masked"] == {"emails": 1}
+    assert documents.counts["pii_masked"] == {"emails": 1}
+    metadata = {
+        k: v.value
+        for k, v in result.asset_materializations_for_node("paper_documents")[0].metadata.items()
+    }
+    assert metadata["pii_masked"] == {"emails": 1} and metadata["pii_masked_excluded"] == {}
+    assert metadata["kept_fraction"] == round(len(kept) / 5, 4)
+    assert metadata["dropped_by_filter"] == {"length": len(excluded)}
+    assert metadata["dropped_by_reason"] == {
+        "length": {"N characters, fewer than N": len(excluded)}
+    }
+    assert metadata["languages"] == {"en": len(kept)}
+    assert sum(metadata["identified_languages"].values()) == 5
+    assert "| documents | cs/9901011 A Brief History of the Internet | en |" in metadata["preview"]
+    assert "| excluded |" in metadata["preview"]
+
+    raw = build_paper_documents(
+        fetched.local_path(),
+        tmp_path / "raw",
+        fetched_at=None,
+        settings=PaperDocumentSettings(min_chars=700, mask_pii=False),
+    )
+    assert raw["pii_masked"] == {}
+    texts = pq.read_table(tmp_path / "raw/documents/papers.parquet").column("text").to_pylist()
+    assert any(LEINER in text for text in texts)

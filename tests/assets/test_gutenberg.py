@@ -36,6 +36,8 @@ from pipelines.storage import Manifest, VersionedStore
 
 PUBLIC_DOMAIN = [11, 98, 345, 972, 1342, 1661, 2000, 2701, 3261, 4650, 7000, 22367, 24675]
 ENGLISH = [11, 98, 345, 972, 1342, 1661, 2701, 3261]
+# The one e-mail address in the sample's book texts: the Kalevala's proof-reader's contact.
+KALEVALA_ADDRESS = "Sirkka-Liisa.Mettomaki@finlit.fi"
 # The first and last lines of the story, read off the sample files.
 FIRST_LINES = {
     11: "ALICE’S ADVENTURES IN WONDERLAND",
@@ -372,12 +374,33 @@ def test_other_languages_and_rights_are_excluded_with_reasons(documents) -> None
     meta = json.loads(quijote["metadata"])
     assert meta["lid_language"] == "es" and meta["encoding_source"] == "declared"
     assert "señor" in quijote["text"]
-    assert documents.counts()["excluded_by_filter"] == {"language": 5, "rights": 1}
+    counts = documents.counts()
+    assert counts["filters"] == {"language": 5, "rights": 1}
+    assert counts["reasons"]["language"] == {
+        "catalog language ['de'] not in ['en']": 1,
+        "catalog language ['es'] not in ['en']": 1,
+        "catalog language ['fi'] not in ['en']": 1,
+        "catalog language ['fr'] not in ['en']": 1,
+        "catalog language ['nl'] not in ['en']": 1,
+    }
 
 
-def test_all_languages_when_asked(fetched: Manifest) -> None:
-    result = build_documents(fetched, DocumentSettings(languages=None))
+def test_an_address_in_an_excluded_book_is_masked(documents) -> None:
+    excluded = {json.loads(r["metadata"])["book_id"]: r for r in documents.excluded}
+    kalevala = excluded[7000]
+    assert KALEVALA_ADDRESS not in kalevala["text"] and "@finlit.fi" not in kalevala["text"]
+    assert "Sirkka-Liisa Mettomaki\n email@example.com" in kalevala["text"]
+    assert json.loads(kalevala["metadata"])["pii_masked"] == {"emails": 1}
+    assert documents.pii_masked == {} and documents.pii_masked_excluded == {"emails": 1}
+    assert not any("pii_masked" in json.loads(r["metadata"]) for r in documents.documents)
+
+
+def test_all_languages_when_asked_and_text_unmasked(fetched: Manifest) -> None:
+    result = build_documents(fetched, DocumentSettings(languages=None, mask_pii=False))
     assert len(result.documents) == len(PUBLIC_DOMAIN)
+    kalevala = next(r for r in result.documents if r["url"].endswith("/7000"))
+    assert KALEVALA_ADDRESS in kalevala["text"] and result.pii_masked == {}
+    assert "pii_masked" not in json.loads(kalevala["metadata"])
     lid = {json.loads(r["metadata"])["book_id"]: r["language_score"] for r in result.documents}
     assert all(score is not None and score > 0.5 for score in lid.values())
 
@@ -416,6 +439,12 @@ def test_both_assets_materialize_and_refresh_reuses_books(tmp_path: Path, corpus
         ]
         metadata = first.asset_materializations_for_node("book_documents")[0].metadata
         assert metadata["dagster/row_count"].value == 3
+        assert metadata["kept_fraction"].value == 1.0
+        assert metadata["languages"].value == {"en": 3}
+        assert metadata["dropped_by_filter"].value == metadata["dropped_by_reason"].value == {}
+        assert metadata["pii_masked"].value == {} and metadata["pii_masked_excluded"].value == {}
+        preview = metadata["preview"].value
+        assert "| documents | #11 Alice's Adventures in Wonderland | en |" in preview
 
         refreshed = dg.materialize(
             [gutenberg_books],

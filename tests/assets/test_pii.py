@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
+import tarfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from datatrove.data import Document
 
-from assets.pii import PiiMasker
+from assets.pii import PiiMasker, mask_rows
 from assets.web_extraction import WebExtractionSettings, extract_web_documents
 from bench.extraction import write_warc
 from pipelines.executors import ExecutorSettings
 
+TARBALL = "github/tarball/lukasschwab-arxiv.py-93315e7.tar.gz"
 TAX_HELP = "html/wcxb/dev/html/0288.html.gz"  # a United Way page listing freetax@uwkc.org
 ADDRESS = "freetax@uwkc.org"
 
@@ -86,3 +91,82 @@ def test_pipeline_masks_kept_and_excluded_text(corpus_dir: Path, tmp_path: Path)
     assert stats.pii_masked["emails"] == json.loads(kept["metadata"])["pii_masked"]["emails"]
     assert excluded["reason"] == "text_too_short" and ADDRESS not in excluded["text"]
     assert "example" in excluded["text"]
+
+
+def _repository_file(corpus_dir: Path, name: str) -> str:
+    with tarfile.open(corpus_dir / TARBALL) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/" + name))
+        data = tar.extractfile(member)
+        assert data is not None
+        return data.read().decode()
+
+
+def test_secrets_kind_is_off_by_default_so_web_masking_is_unchanged() -> None:
+    text = "key AKIAIOSFODNN7EXAMPLE token ghp_" + "a1B2" * 9 + " mail a.b@gmail.com"
+    masked, counts = PiiMasker().mask(text)
+    assert counts == {"emails": 1} and "AKIAIOSFODNN7EXAMPLE" in masked and "ghp_" in masked
+    masked, counts = PiiMasker(remove_secrets=True).mask(text)
+    assert counts == {"secrets": 2, "emails": 1}
+    assert masked == "key <SECRET> token <SECRET> mail email@example.com"
+
+
+# Split so that no secret scanner takes this file for a leak (the AKIA id is AWS's example).
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "AKIAIOSFODNN7EXAMPLE",
+        "ASIA" + "Y34FZKBOKMUTVV7A",
+        "ghp_" + "x9Yz" * 9,
+        "gho_" + "Q" * 36,
+        "github_pat_11ABCDEFG0" + "a" * 60,
+        "xoxb-" + "1234567890-0987654321-AbCdEfGhIjKlMnOp",
+        "AIzaSyD-" + "k" * 31,
+        "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\\n" + "b3BlbnNzaC1rZXktdjE=" * 4 + "\\n"
+        "-----END OPENSSH PRIVATE KEY-----",
+    ],
+)
+def test_each_secret_shape_is_masked_whole(secret: str) -> None:
+    masked, counts = PiiMasker(remove_secrets=True).mask(f'value = "{secret}"\n')
+    assert (masked, counts) == ('value = "<SECRET>"\n', {"secrets": 1})
+
+
+def test_secrets_kind_leaves_hashes_and_base64_in_real_code_alone(corpus_dir: Path) -> None:
+    """A real lock file full of sha256 hashes and a real module, with base64 data beside."""
+    lock = _repository_file(corpus_dir, "uv.lock")
+    module = _repository_file(corpus_dir, "arxiv/_feed.py")
+    assert lock.count("sha256:") > 100
+    blob = base64.b64encode(hashlib.sha512(module.encode()).digest() * 8).decode()
+    code = f'{module}\nFIXTURE = "{blob}"\nDIGEST = "{hashlib.sha1(blob.encode()).hexdigest()}"\n'
+    only_secrets = PiiMasker(remove_emails=False, remove_ips=False, remove_secrets=True)
+    for text in (lock, code):
+        assert only_secrets.mask(text) == (text, {})
+    # Code names the PEM markers without holding a key: left alone too.
+    markers = 'BEGIN = "-----BEGIN RSA PRIVATE KEY-----"\nEND = "-----END RSA PRIVATE KEY-----"\n'
+    assert only_secrets.mask(markers) == (markers, {})
+
+
+def test_whole_ips_only_keeps_dotted_versions(corpus_dir: Path) -> None:
+    lock = _repository_file(corpus_dir, "uv.lock")
+    assert 'version = "2.32.4.20250913"' in lock
+    masked, counts = PiiMasker(whole_ips_only=True).mask(lock)
+    assert (masked, counts) == (lock, {})
+    # datatrove's own pattern (the web default) takes the version's first four parts.
+    assert PiiMasker().mask(lock)[1] == {"ips": 3}
+    text = "resolver 8.8.8.8, then 1.1.1.1: version 2.32.4.20250913 and 9.9.9.9.9"
+    masked, counts = PiiMasker(whole_ips_only=True).mask(text)
+    assert counts == {"ips": 2} and "2.32.4.20250913" in masked and "9.9.9.9.9" in masked
+
+
+def test_mask_rows_records_counts_in_each_row() -> None:
+    rows = [
+        {"text": "write to a.b@gmail.com", "metadata": json.dumps({"path": "ü.py"})},
+        {"text": "nothing", "metadata": json.dumps({"path": "b.py"})},
+        {"text": "", "metadata": None},
+    ]
+    assert mask_rows(rows, PiiMasker()) == {"emails": 1}
+    assert rows[0]["text"] == "write to email@example.com"
+    assert json.loads(rows[0]["metadata"]) == {"path": "ü.py", "pii_masked": {"emails": 1}}
+    assert rows[1]["metadata"] == json.dumps({"path": "b.py"})
+    untouched = [{"text": "a.b@gmail.com", "metadata": "{}"}]
+    assert mask_rows(untouched, None) == {} and untouched[0]["text"] == "a.b@gmail.com"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,8 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
+from assets.pii import PiiMasker
 from assets.schema import DOCUMENT_SCHEMA, EXCLUDED_SCHEMA
 from assets.web_extraction import (
+    ROUTED,
     ContentTypeFilter,
     ExtractionStats,
     HttpStatusFilter,
@@ -22,6 +25,7 @@ from assets.web_extraction import (
     UrlBlocklistFilter,
     WarcResponseReader,
     WebExtractionSettings,
+    WebLanguageFilter,
     build_web_pipeline,
     extract_web_documents,
     web_document_id,
@@ -33,6 +37,7 @@ DOLMA = "commoncrawl/other-webarchives/dolma-sample-0000.warc.gz"
 BROKEN = "commoncrawl/broken/CC-MAIN-2014-35-truncated-excerpt.warc.gz"
 BLACKBOOK = "commoncrawl/other-webarchives/IAH-20080430204825-00000-blackbook.warc.gz"
 FETCHED_AT = "2024-05-01T00:00:00Z"
+QUALITY_STEPS = ["gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
 
 Run = tuple[ExtractionStats, Path]
 
@@ -78,6 +83,11 @@ def dolma(run_extraction: Callable[..., Run]) -> Run:
 
 
 @pytest.fixture(scope="module")
+def cc_and_dolma_routed(run_extraction: Callable[..., Run]) -> Run:
+    return run_extraction([CC_2020, DOLMA], languages=["en"], other_languages="route")
+
+
+@pytest.fixture(scope="module")
 def broken_and_cc(run_extraction: Callable[..., Run]) -> Run:
     return run_extraction([BROKEN, CC_2020], workers=2, languages=None)
 
@@ -86,17 +96,28 @@ def _rows(out_dir: Path, table: str) -> list[dict]:
     return pq.read_table(out_dir / table).to_pylist()
 
 
+def _routed_files(out_dir: Path) -> list[Path]:
+    return sorted((out_dir / "by_language").glob("*/*.parquet"))
+
+
+def _routed_rows(out_dir: Path) -> list[dict]:
+    return [row for path in _routed_files(out_dir) for row in pq.read_table(path).to_pylist()]
+
+
 def _assert_accounted(stats: ExtractionStats, out_dir: Path) -> None:
-    """Every response record is either a kept document or an excluded row with its reason."""
+    """Every response record is a kept document, a routed one or an excluded row with its
+    reason, and only one of them."""
     kept, excluded = _rows(out_dir, "documents"), _rows(out_dir, "excluded")
+    routed = _routed_rows(out_dir)
     assert stats.documents_kept == len(kept)
+    assert stats.documents_routed == len(routed) == sum(stats.routed_languages.values())
     assert stats.documents_excluded == len(excluded)
-    assert stats.responses_read == len(kept) + len(excluded)
+    assert stats.responses_read == len(kept) + len(routed) + len(excluded)
     assert all(row["filter"] and row["reason"] for row in excluded)
     for name, counts in stats.steps.items():
         assert counts.seen == counts.kept + counts.dropped
         assert counts.dropped == sum(stats.reasons.get(name, {}).values()), name
-    assert len({row["id"] for row in kept + excluded}) == stats.responses_read
+    assert len({row["id"] for row in kept + routed + excluded}) == stats.responses_read
 
 
 def test_common_crawl_chinese_pages_are_excluded_for_english(cc_english: Run) -> None:
@@ -113,6 +134,89 @@ def test_common_crawl_chinese_pages_are_excluded_for_english(cc_english: Run) ->
     assert sum(row["language"] == "zh" for row in excluded) >= 5
     assert all(row["text"] for row in excluded)  # extracted text is kept for inspection
     assert set(stats.languages) <= {"en"}
+    # Dropping is the default: nothing is routed and the English-only gates skip nothing.
+    assert not (out_dir / "by_language").exists()
+    assert stats.routed_languages == {} and stats.documents_routed == 0
+    assert all(stats.steps[name].skipped == 0 for name in QUALITY_STEPS)
+
+
+def test_routing_writes_other_languages_to_their_own_tables(
+    cc_and_dolma_routed: Run, cc_english: Run, cc_all_languages: Run, dolma: Run
+) -> None:
+    stats, out_dir = cc_and_dolma_routed
+    _assert_accounted(stats, out_dir)
+    # documents/ holds the same English documents as without routing.
+    documents = _rows(out_dir, "documents")
+    assert stats.languages == {"en": len(documents)} and len(documents) >= 10
+    expected = _rows(dolma[1], "documents") + _rows(cc_english[1], "documents")
+    assert {row["id"] for row in documents} == {row["id"] for row in expected}
+
+    # The Chinese pages, as plain pyarrow reads them: our schema, one language per folder.
+    chinese = pq.read_table(out_dir / "by_language" / "zh")
+    assert chinese.schema.equals(DOCUMENT_SCHEMA)
+    assert set(chinese["language"].to_pylist()) == {"zh"}
+    assert chinese.num_rows == stats.routed_languages["zh"] >= 5
+    assert all(
+        any("\u4e00" <= ch <= "\u9fff" for ch in text) for text in chinese["text"].to_pylist()
+    )
+    for path in _routed_files(out_dir):
+        assert path.name in {"00000.parquet", "00001.parquet"}
+        assert set(pq.read_table(path)["language"].to_pylist()) == {path.parent.name}
+    routed = _routed_rows(out_dir)
+    assert not {row["id"] for row in routed} & {row["id"] for row in documents}
+    assert all(row["language_score"] > 0.65 and row["source"] == "web" for row in routed)
+
+    # What was excluded as language_not_allowed is routed; low scores would still be excluded.
+    assert "language_not_allowed" not in stats.reasons.get("language", {})
+    dropped = [row for row in _rows(cc_english[1], "excluded") if row["filter"] == "language"]
+    confident = {row["id"] for row in dropped if row["language_score"] > 0.65}
+    assert {row["id"] for row in routed} == confident
+    # Routed pages are those a run keeping every language keeps outside English, same text:
+    # they went through the same steps (PII masking included) after language ID.
+    others = [row for row in _rows(cc_all_languages[1], "documents") if row["language"] != "en"]
+    assert {row["id"]: row["text"] for row in routed} == {row["id"]: row["text"] for row in others}
+
+    # The English quality rules passed every routed page on unchecked, and said so.
+    assert all(stats.steps[name].skipped == stats.documents_routed for name in QUALITY_STEPS)
+    assert all(json.loads(row["quality_signals"]) == {} for row in routed)
+    # PII is masked in routed pages too (one Chinese page shows an e-mail address).
+    masked = [row for row in routed if json.loads(row["metadata"])["pii_masked"]]
+    assert masked and stats.pii_masked["emails"] >= 1
+    # What is left that looks like an address is datatrove's placeholders.
+    emails = PiiMasker().emails_replacer.regex
+    placeholders = {"email@example.com", "firstname.lastname@example.org"}
+    assert all(set(emails.findall(row["text"])) <= placeholders for row in routed)
+
+
+def test_routing_still_excludes_documents_of_uncertain_language() -> None:
+    def doc(text: str) -> Document:
+        return Document(text=text, id="x")
+
+    mixed = "Hello Welt, bonjour le monde, hola mundo"  # lid.176: fr, about 0.61
+    german = "Die Katze sitzt auf der Matte und schläft den ganzen Tag."
+    drop = WebLanguageFilter(["en"], 0.65)
+    route = WebLanguageFilter(["en"], 0.65, route_other_languages=True)
+    assert drop.filter(doc(german)) == (False, "language_not_allowed")
+    assert drop.filter(doc(mixed)) == (False, "language_not_allowed")
+    assert route.filter(doc(mixed)) == (False, "language_score_below_threshold")
+    routed = doc(german)
+    assert route.filter(routed) is True
+    assert routed.metadata[ROUTED] is True and routed.metadata["language"] == "de"
+    english = doc("The cat sits on the mat and sleeps all day long.")
+    assert route.filter(english) is True and ROUTED not in english.metadata
+    assert route.stats["routed"].total == 1
+
+
+def test_routing_adds_a_writer_only_when_asked(tmp_path: Path) -> None:
+    def names(other_languages: str) -> list[str]:
+        settings = WebExtractionSettings(other_languages=other_languages)
+        steps = build_web_pipeline([], tmp_path, crawl="c", fetched_at="f", settings=settings)
+        return [step.name for step in steps]
+
+    drop, route = names("drop"), names("route")
+    assert "by_language_table" not in drop
+    # Routed documents are masked first and never reach the documents writer.
+    assert route[route.index("pii") + 1 :] == ["by_language_table", *drop[drop.index("pii") + 1 :]]
 
 
 def test_common_crawl_pages_keep_their_language_without_a_language_list(
@@ -208,9 +312,13 @@ def test_rerun_into_the_same_directory_is_not_skipped(corpus_dir: Path, tmp_path
     files = [corpus_dir / BROKEN]
     first = _extract(tmp_path, files)
     (tmp_path / "excluded/00000.parquet").unlink()
-    second = _extract(tmp_path, files)
+    stale = tmp_path / "by_language/zh/00000.parquet"
+    stale.parent.mkdir(parents=True)
+    shutil.copy(tmp_path / "documents/00000.parquet", stale)
+    second = _extract(tmp_path, files, other_languages="route")
     assert (tmp_path / "excluded/00000.parquet").exists()
     assert second.records_read == first.records_read == 3
+    assert not stale.exists()  # routed files of an earlier run do not linger
 
 
 def test_pre_filters_record_status_type_and_blocklist_drops(

@@ -60,9 +60,7 @@ def _extract(payload: bytes) -> Document:
         media=[Media(id="m", type=MediaType.DOCUMENT, url="", media_bytes=payload)],
     )
     assert HtmlDecodeFilter().filter(doc) is True
-    extractor = TrafilaturaExtractor(
-        favour_precision=settings.favour_precision, timeout=settings.extraction_timeout
-    )
+    extractor = TrafilaturaExtractor.from_settings(settings)
     [doc] = extractor.run([doc])
     assert "extraction_error" not in doc.metadata
     return doc

@@ -1,0 +1,128 @@
+"""What a documents asset reports about its tables, the same way for every source.
+
+The builders count while they write (:func:`drop_counts`, languages, PII) and put the counts in
+the version's manifest; :func:`describe_documents` turns a manifest into materialization
+metadata (kept fraction, drops by filter and by reason, languages, PII masked, a preview of kept
+and excluded rows), so a reused version reports exactly what a new one did.
+"""
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from assets.publishing import document_files
+from assets.schema import DOCUMENT_SCHEMA
+from pipelines.storage import Manifest
+
+MAX_REASONS_PER_FILTER = 20
+OTHER_REASONS = "(other reasons)"
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def reason_pattern(reason: str | None) -> str:
+    """A drop reason with its URLs and numbers generalised (``a line of N characters > N``), so
+    reasons are counted by kind rather than one entry per document."""
+    return _NUMBER.sub("N", _URL.sub("<url>", reason or ""))
+
+
+def drop_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Excluded rows per filter and reason pattern, most common first; past
+    ``MAX_REASONS_PER_FILTER`` patterns of one filter, the rest are summed as one entry."""
+    by_filter: dict[str, Counter[str]] = {}
+    for row in rows:
+        by_filter.setdefault(row.get("filter") or "unknown", Counter())[
+            reason_pattern(row.get("reason"))
+        ] += 1
+    result: dict[str, dict[str, int]] = {}
+    for name, reasons in sorted(by_filter.items()):
+        common = reasons.most_common()
+        top = dict(common[:MAX_REASONS_PER_FILTER])
+        rest = sum(n for _, n in common[MAX_REASONS_PER_FILTER:])
+        result[name] = top | ({OTHER_REASONS: rest} if rest else {})
+    return result
+
+
+def filter_totals(reasons: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """Rows per filter from :func:`drop_counts`."""
+    return {name: sum(counts.values()) for name, counts in reasons.items()}
+
+
+def value_counts(rows: Iterable[Mapping[str, Any]], column: str) -> dict[str, int]:
+    """How many rows hold each value of ``column`` (None as ``unknown``), most common first."""
+    return dict(Counter(row.get(column) or "unknown" for row in rows).most_common())
+
+
+def _cell(value: Any, chars: int) -> str:
+    """One table cell: whitespace collapsed, and no ``|`` or ``<`` (an HTML comment opener in
+    a file's text would hide the rest of the table)."""
+    text = " ".join(str(value or "")[:chars].split())
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def preview_table(
+    manifest: Manifest,
+    *,
+    label: Callable[[dict[str, Any]], str] = lambda row: row.get("url") or "",
+    rows: int = 5,
+    chars: int = 120,
+) -> str:
+    """A markdown table of the first ``rows`` kept and the first ``rows`` excluded documents:
+    ``label`` names each one; only the first record batch of each file is read."""
+    lines = [
+        "| table | document | language | filter: reason | text |",
+        "|---|---|---|---|---|",
+    ]
+    for table in ("documents", "excluded"):
+        shown = 0
+        for path in document_files(manifest, table):
+            if shown >= rows:
+                break
+            batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows - shown), None)
+            for row in batch.to_pylist() if batch is not None else []:
+                why = f"{row['filter']}: {row['reason']}" if table == "excluded" else ""
+                lines.append(
+                    f"| {table} | {_cell(label(row), 80)} | {_cell(row.get('language'), 16)} "
+                    f"| {_cell(why, 80)} | {_cell(row.get('text'), chars)} |"
+                )
+                shown += 1
+    return "\n".join(lines)
+
+
+def row_metadata(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``metadata`` JSON of a row as a dict (empty when missing)."""
+    return json.loads(row["metadata"]) if row.get("metadata") else {}
+
+
+def describe_documents(
+    manifest: Manifest,
+    *,
+    seen: int,
+    label: Callable[[dict[str, Any]], str] = lambda row: row.get("url") or "",
+) -> dict[str, Any]:
+    """Materialization metadata of a document table from its manifest counts: ``seen`` is how
+    many inputs (files, books, papers) the kept fraction is taken of.
+
+    Reads the counts ``documents_kept``, ``filters``, ``reasons``, ``languages``,
+    ``pii_masked`` and ``pii_masked_excluded``, the keys ``web_documents`` reports too.
+    """
+    counts = manifest.counts
+    kept = counts.get("documents_kept", 0)
+    return {
+        "dagster/row_count": kept,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(f.name, str(f.type)) for f in DOCUMENT_SCHEMA]
+        ),
+        "kept_fraction": round(kept / seen, 4) if seen else 0.0,
+        "dropped_by_filter": dg.MetadataValue.json(counts.get("filters", {})),
+        "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
+        "languages": dg.MetadataValue.json(counts.get("languages", {})),
+        "pii_masked": dg.MetadataValue.json(counts.get("pii_masked", {})),
+        "pii_masked_excluded": dg.MetadataValue.json(counts.get("pii_masked_excluded", {})),
+        "preview": dg.MetadataValue.md(preview_table(manifest, label=label)),
+    }
