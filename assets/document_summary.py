@@ -71,14 +71,15 @@ def preview_table(
     label: Callable[[dict[str, Any]], str] = lambda row: row.get("url") or "",
     rows: int = 5,
     chars: int = 120,
+    tables: tuple[str, ...] = ("documents", "excluded"),
 ) -> str:
-    """A markdown table of the first ``rows`` kept and the first ``rows`` excluded documents:
-    ``label`` names each one; only the first record batch of each file is read."""
+    """A markdown table of the first ``rows`` documents of each of ``tables`` (kept and excluded
+    by default): ``label`` names each one; only the first record batch of each file is read."""
     lines = [
         "| table | document | language | filter: reason | text |",
         "|---|---|---|---|---|",
     ]
-    for table in ("documents", "excluded"):
+    for table in tables:
         shown = 0
         for path in document_files(manifest, table):
             if shown >= rows:

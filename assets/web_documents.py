@@ -7,6 +7,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
+from assets.document_summary import preview_table
 from assets.publishing import document_files, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA
 from assets.web_extraction import WebExtractionSettings, extract_web_documents
@@ -173,7 +174,9 @@ def describe_documents(manifest: Manifest) -> dict:
         "identified_languages": dg.MetadataValue.json(counts.get("identified_languages", {})),
         "pii_masked": dg.MetadataValue.json(counts.get("pii_masked", {})),
         "read_warnings": dg.MetadataValue.json(counts.get("read_warnings", [])),
-        "preview": dg.MetadataValue.md(_preview(manifest)),
+        "preview": dg.MetadataValue.md(
+            preview_table(manifest, tables=("documents", "by_language", "excluded"))
+        ),
     }
 
 
@@ -203,21 +206,6 @@ def target_language_share(manifest: Manifest) -> float | None:
 
 def _table_schema() -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in DOCUMENT_SCHEMA])
-
-
-def _preview(manifest: Manifest, rows: int = 5) -> str:
-    lines = ["| table | url | language | text |", "|---|---|---|---|"]
-    for table in ("documents", "by_language", "excluded"):
-        shown = 0
-        for path in document_files(manifest, table):
-            for row in pq.read_table(path).slice(0, rows - shown).to_pylist():
-                text = " ".join(row["text"][:120].split()).replace("|", "/")
-                reason = f" ({row.get('reason')})" if table == "excluded" else ""
-                lines.append(f"| {table}{reason} | {row['url']} | {row['language']} | {text} |")
-                shown += 1
-            if shown >= rows:
-                break
-    return "\n".join(lines)
 
 
 @dg.asset_check(
