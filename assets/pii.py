@@ -49,6 +49,13 @@ SECRET_PATTERN = "|".join(
 )
 
 
+# datatrove's e-mail pattern starts at a word boundary, and Python's \b counts Chinese, Japanese
+# or accented letters as word characters: an address written right after them
+# ("网站地图fyzw88@126.com", a real page of the sample crawl) was not masked. An address starts
+# where no character of an address's local part precedes it.
+_EMAIL_START = r"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.-])"
+
+
 def _count_masked(replacer: PIIReplacer, text: str) -> int:
     """Matches of ``replacer`` in ``text`` that its validator accepts (those it replaces)."""
     validator = replacer.validator
@@ -83,6 +90,12 @@ class PiiMasker(PIIFormatter):
         **formatter_options: Any,
     ) -> None:
         super().__init__(remove_emails=remove_emails, remove_ips=remove_ips, **formatter_options)
+        emails = self.emails_replacer
+        self.emails_replacer = PIIReplacer(
+            _EMAIL_START + emails.regex.pattern.removeprefix(r"\b"),
+            emails.replacements,
+            validator=emails.validator,
+        )
         self.remove_secrets = remove_secrets
         self.secrets_replacer = PIIReplacer(SECRET_PATTERN, secret_replacement)
         if whole_ips_only:

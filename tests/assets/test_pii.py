@@ -170,3 +170,12 @@ def test_mask_rows_records_counts_in_each_row() -> None:
     assert rows[1]["metadata"] == json.dumps({"path": "b.py"})
     untouched = [{"text": "a.b@gmail.com", "metadata": "{}"}]
     assert mask_rows(untouched, None) == {} and untouched[0]["text"] == "a.b@gmail.com"
+
+
+def test_an_address_written_right_after_chinese_text_is_masked() -> None:
+    # As on a real page of the sample crawl: datatrove's \b start missed it.
+    text, masked = PiiMasker().mask("网站地图fyzw88@126.com 联系我们：abc.def@163.com。")
+    assert "fyzw88" not in text and "abc.def" not in text and masked == {"emails": 2}
+    assert text.startswith("网站地图") and "联系我们：" in text
+    # ASCII text keeps its boundaries: no address starts inside another one's local part.
+    assert PiiMasker().mask("write to foo-bar.baz@example.co.uk today")[1] == {"emails": 1}
