@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -129,6 +132,26 @@ def build_executor(
     )
 
 
+@contextmanager
+def _terminable_workers() -> Iterator[None]:
+    """Let worker processes die on SIGTERM while the executor runs.
+
+    A local executor with several workers ends its process pool by sending SIGTERM to the idle
+    workers and waiting for them. Workers inherit an ignored SIGTERM from this process, and
+    Dagster maps SIGTERM to SIGINT's handler, which is "ignore" in a process started in the
+    background without job control (nohup, ``cmd &`` in a script): the pool then waits forever.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if not in_main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run_to_completion(
     executor: PipelineExecutor, *, poll_seconds: float = 30.0, timeout_seconds: float | None = None
 ) -> None:
@@ -137,7 +160,8 @@ def run_to_completion(
     Local and Ray executors block until their tasks end; a Slurm executor only submits the array
     job, so this waits for every rank's completion marker in the logging dir.
     """
-    executor.run()
+    with _terminable_workers():
+        executor.run()
     if not isinstance(executor, SlurmPipelineExecutor):
         return
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,43 @@ def test_run_to_completion_waits_for_slurm_ranks(tmp_path: Path) -> None:
     stuck.run = lambda: None
     with pytest.raises(TimeoutError, match="2 of 2 Slurm tasks"):
         run_to_completion(stuck, poll_seconds=0.01, timeout_seconds=0.05)
+
+
+RUN_WITH_SIGTERM_IGNORED = """
+import signal, sys
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+from pipelines.executors import ExecutorSettings, build_executor, run_to_completion
+
+# What Dagster's interrupt set-up does in a process started in the background (SIGINT ignored).
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+source, out = sys.argv[1], sys.argv[2]
+pipeline = [
+    JsonlReader(source.rsplit("/", 1)[0], glob_pattern=source.rsplit("/", 1)[1]),
+    JsonlWriter(out + "/docs", compression=None),
+]
+executor = build_executor(pipeline, ExecutorSettings(workers=2), tasks=2, logging_dir=out + "/logs")
+run_to_completion(executor)
+print("restored", signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)
+"""
+
+
+def test_workers_end_when_the_parent_ignores_sigterm(corpus_dir: Path, tmp_path: Path) -> None:
+    """The process pool ends its idle workers with SIGTERM; inherited as ignored, it waited
+    forever (seen with Dagster under nohup). A hang shows as the timeout."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN_WITH_SIGTERM_IGNORED,
+            str(corpus_dir / CCNET_FILE),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "restored True" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "logs/completions").iterdir()) == ["00000", "00001"]
