@@ -105,12 +105,14 @@ def describe_documents(
     *,
     seen: int,
     label: Callable[[dict[str, Any]], str] = lambda row: row.get("url") or "",
+    tables: tuple[str, ...] = ("documents", "excluded"),
 ) -> dict[str, Any]:
     """Materialization metadata of a document table from its manifest counts: ``seen`` is how
-    many inputs (files, books, papers) the kept fraction is taken of.
+    many inputs (files, books, papers, responses) the kept fraction is taken of, ``tables``
+    the tables the preview shows.
 
-    Reads the counts ``documents_kept``, ``filters``, ``reasons``, ``languages``,
-    ``pii_masked`` and ``pii_masked_excluded``, the keys ``web_documents`` reports too.
+    Reads the counts ``documents_kept``, ``reasons`` (filter -> reason -> rows),
+    ``languages``, ``pii_masked`` and ``pii_masked_excluded``.
     """
     counts = manifest.counts
     kept = counts.get("documents_kept", 0)
@@ -120,10 +122,10 @@ def describe_documents(
             columns=[dg.TableColumn(f.name, str(f.type)) for f in DOCUMENT_SCHEMA]
         ),
         "kept_fraction": round(kept / seen, 4) if seen else 0.0,
-        "dropped_by_filter": dg.MetadataValue.json(counts.get("filters", {})),
+        "dropped_by_filter": dg.MetadataValue.json(filter_totals(counts.get("reasons", {}))),
         "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
         "languages": dg.MetadataValue.json(counts.get("languages", {})),
         "pii_masked": dg.MetadataValue.json(counts.get("pii_masked", {})),
         "pii_masked_excluded": dg.MetadataValue.json(counts.get("pii_masked_excluded", {})),
-        "preview": dg.MetadataValue.md(preview_table(manifest, label=label)),
+        "preview": dg.MetadataValue.md(preview_table(manifest, label=label, tables=tables)),
     }

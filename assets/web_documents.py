@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
-from assets.document_summary import preview_table
+from assets.document_summary import describe_documents
 from assets.publishing import document_files, report, upstream_versions
 from assets.schema import DOCUMENT_SCHEMA
 from assets.web_extraction import WebExtractionSettings, extract_web_documents
@@ -155,28 +155,23 @@ def web_documents(
                     f"offset {warning.offset}: {warning.message}; records before it were kept"
                 )
             staging.counts.update(stats.to_dict())
-    return report(context, staging, describe_documents(staging.result))
+    return report(context, staging, describe_web_documents(staging.result))
 
 
-def describe_documents(manifest: Manifest) -> dict:
-    """Readable metadata from the manifest, the same for a new and a reused version."""
+def describe_web_documents(manifest: Manifest) -> dict:
+    """Readable metadata from the manifest, the same for a new and a reused version: what every
+    documents asset reports, and the web pipeline's steps, language ID and routing."""
     counts = manifest.counts
-    kept = counts.get("documents_kept", 0)
-    return {
-        "dagster/row_count": kept,
-        "dagster/column_schema": _table_schema(),
-        "kept_fraction": round(kept_fraction(counts), 4),
+    return describe_documents(
+        manifest,
+        seen=counts.get("responses_read", 0),
+        tables=("documents", "by_language", "excluded"),
+    ) | {
         "target_language_share": round(target_language_share(manifest) or 0.0, 4),
         "steps": dg.MetadataValue.json(counts.get("steps", {})),
-        "dropped_by_reason": dg.MetadataValue.json(counts.get("reasons", {})),
-        "languages": dg.MetadataValue.json(counts.get("languages", {})),
         "routed_languages": dg.MetadataValue.json(counts.get("routed_languages", {})),
         "identified_languages": dg.MetadataValue.json(counts.get("identified_languages", {})),
-        "pii_masked": dg.MetadataValue.json(counts.get("pii_masked", {})),
         "read_warnings": dg.MetadataValue.json(counts.get("read_warnings", [])),
-        "preview": dg.MetadataValue.md(
-            preview_table(manifest, tables=("documents", "by_language", "excluded"))
-        ),
     }
 
 
@@ -202,10 +197,6 @@ def target_language_share(manifest: Manifest) -> float | None:
     if not targets or not total:
         return None
     return sum(identified.get(language, 0) for language in targets) / total
-
-
-def _table_schema() -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in DOCUMENT_SCHEMA])
 
 
 @dg.asset_check(

@@ -513,10 +513,6 @@ class TrafilaturaExtractor(Trafilatura):
     def extract(self, text: str) -> str:
         from trafilatura import extract
 
-        if self.library_speedups:
-            # Already installed when the sandbox's child was forked; a child started by spawn
-            # or forkserver installs them here (a no-op otherwise).
-            install_trafilatura_speedups()
         return extract(text, **self.options)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -524,8 +520,10 @@ class TrafilaturaExtractor(Trafilatura):
         # within the first document's timeout.
         import trafilatura  # noqa: F401
 
-        # The speed-ups patch trafilatura's module state in this worker process (the sandbox's
-        # child inherits it); the setting decides which code path runs, both give the same text.
+        # The speed-ups patch trafilatura's module state in this worker process, which the
+        # sandbox's child inherits (it is forked: multiprocessing's default on Linux; under
+        # spawn it would run the stock code, with the same output). The setting decides which
+        # code path runs; both give the same text.
         if self.library_speedups:
             install_trafilatura_speedups()
         else:
